@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 jobs="${CARGO_BUILD_JOBS:-2}"
 
-swtpm_pids() { ps -C swtpm -o pid=,stat= 2>/dev/null | awk '$2 !~ /^Z/ {print $1}' | sort; }
+swtpm_pids() { { ps -C swtpm -o pid=,stat= 2>/dev/null || true; } | awk '$2 !~ /^Z/ {print $1}' | sort; }
 before="$(swtpm_pids)"
 
 cargo test --workspace --locked -j "$jobs"

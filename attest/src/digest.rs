@@ -20,7 +20,12 @@ pub enum HashAlg {
 
 impl HashAlg {
     /// Every algorithm, in TPM_ALG_ID order.
-    pub const ALL: [HashAlg; 4] = [HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512];
+    pub const ALL: [HashAlg; 4] = [
+        HashAlg::Sha1,
+        HashAlg::Sha256,
+        HashAlg::Sha384,
+        HashAlg::Sha512,
+    ];
 
     /// Maps a TPM_ALG_ID to a hash algorithm, or `None` if it is not one we support.
     pub fn from_tpm_alg_id(id: u16) -> Option<Self> {
@@ -133,7 +138,12 @@ impl PcrValues {
     }
 
     /// Sets one PCR value, checking index and length.
-    pub fn insert(&mut self, alg: HashAlg, index: u32, value: Vec<u8>) -> Result<(), PcrValueError> {
+    pub fn insert(
+        &mut self,
+        alg: HashAlg,
+        index: u32,
+        value: Vec<u8>,
+    ) -> Result<(), PcrValueError> {
         let index = u8::try_from(index)
             .ok()
             .filter(|i| *i <= MAX_PCR_INDEX)
@@ -202,7 +212,12 @@ mod tests {
         );
         assert_eq!(
             v.insert(HashAlg::Sha1, 0, vec![0; 32]),
-            Err(PcrValueError::WrongDigestLength { alg: HashAlg::Sha1, index: 0, len: 32, expected: 20 })
+            Err(PcrValueError::WrongDigestLength {
+                alg: HashAlg::Sha1,
+                index: 0,
+                len: 32,
+                expected: 20
+            })
         );
         assert_eq!(v.len(), 1);
         assert_eq!(v.get(HashAlg::Sha256, 23), Some(&[0u8; 32][..]));

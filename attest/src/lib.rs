@@ -16,5 +16,13 @@
 //! and never stores anything (that is `keyward-vault`).
 #![forbid(unsafe_code)]
 
-pub mod reader;
+pub mod boot_policy;
+pub mod cel;
+pub mod credential;
 pub mod digest;
+pub mod ek;
+pub mod eventlog;
+pub mod key;
+pub mod quote;
+pub mod reader;
+pub mod tpm;

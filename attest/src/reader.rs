@@ -24,7 +24,10 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// Starts reading `input` from its first byte.
     pub fn new(input: &'a [u8]) -> Self {
-        Self { rest: input, consumed: 0 }
+        Self {
+            rest: input,
+            consumed: 0,
+        }
     }
 
     /// Bytes not yet read.
@@ -50,7 +53,10 @@ impl<'a> Reader<'a> {
     /// Takes the next `n` bytes.
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], Truncated> {
         if n > self.rest.len() {
-            return Err(Truncated { needed: n, remaining: self.rest.len() });
+            return Err(Truncated {
+                needed: n,
+                remaining: self.rest.len(),
+            });
         }
         let (head, tail) = self.rest.split_at(n);
         self.rest = tail;
@@ -118,9 +124,21 @@ mod tests {
     #[test]
     fn refuses_to_read_past_the_end() {
         let mut r = Reader::new(&[1, 2, 3]);
-        assert_eq!(r.u32_be(), Err(Truncated { needed: 4, remaining: 3 }));
+        assert_eq!(
+            r.u32_be(),
+            Err(Truncated {
+                needed: 4,
+                remaining: 3
+            })
+        );
         // A failed read consumes nothing.
         assert_eq!(r.remaining(), 3);
-        assert_eq!(r.bytes(usize::MAX), Err(Truncated { needed: usize::MAX, remaining: 3 }));
+        assert_eq!(
+            r.bytes(usize::MAX),
+            Err(Truncated {
+                needed: usize::MAX,
+                remaining: 3
+            })
+        );
     }
 }

@@ -140,17 +140,42 @@ impl Tpm {
                 .map_err(|_| TpmError::NoEkCertificate {
                     nv_index: kind.certificate_nv_index(),
                 })
-                .and_then(|der| {
-                    if der.is_empty() {
-                        Err(TpmError::NoEkCertificate {
-                            nv_index: kind.certificate_nv_index(),
-                        })
-                    } else {
-                        Ok(der)
-                    }
+                .and_then(|nv| {
+                    der_certificate_prefix(&nv).ok_or(TpmError::NoEkCertificate {
+                        nv_index: kind.certificate_nv_index(),
+                    })
                 })
         })
     }
+}
+
+/// The DER certificate at the start of an NV index's contents.
+///
+/// Some TPMs size the NV index larger than the certificate and pad it
+/// (zeros or 0xff); verifiers reject trailing bytes, so they are cut here,
+/// at the length the outer DER SEQUENCE declares. Anything that is not a
+/// SEQUENCE fitting in the data is `None`.
+fn der_certificate_prefix(nv: &[u8]) -> Option<Vec<u8>> {
+    let (&tag, rest) = nv.split_first()?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (&first, rest) = rest.split_first()?;
+    let (len, header) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        // Long form: 1 to 4 length bytes (certificates are far below 4 GiB).
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 {
+            return None;
+        }
+        let bytes = rest.get(..count)?;
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, 2 + count)
+    };
+    nv.get(..header.checked_add(len)?).map(<[u8]>::to_vec)
 }
 
 /// Marshals a public area as TPM2B_PUBLIC.
@@ -174,4 +199,30 @@ pub(crate) fn spki_der(public: &Public) -> Result<Vec<u8>, TpmError> {
     picky_asn1_der::to_vec(&spki).map_err(|_| TpmError::UnexpectedResponse {
         what: "cannot encode SPKI",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::der_certificate_prefix;
+
+    #[test]
+    fn trims_nv_padding_after_the_certificate() {
+        let cert = [0x30, 0x82, 0x00, 0x03, 1, 2, 3];
+        let mut padded = cert.to_vec();
+        padded.extend_from_slice(&[0xff; 9]);
+        assert_eq!(der_certificate_prefix(&padded).as_deref(), Some(&cert[..]));
+        assert_eq!(
+            der_certificate_prefix(&[0x30, 0x02, 9, 9, 0]).as_deref(),
+            Some(&[0x30, 0x02, 9, 9][..])
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_fitting_sequence() {
+        assert_eq!(der_certificate_prefix(&[]), None);
+        assert_eq!(der_certificate_prefix(&[0xff; 16]), None);
+        assert_eq!(der_certificate_prefix(&[0x30, 0x82, 0x01, 0x00, 1]), None);
+        assert_eq!(der_certificate_prefix(&[0x30, 0x85, 1, 1, 1, 1, 1]), None);
+        assert_eq!(der_certificate_prefix(&[0x30, 0x80]), None);
+    }
 }
