@@ -24,9 +24,10 @@ corpus="$root/attest/fuzz/corpus"
 seed() { # seed TARGET FILE...
   local target="$1"; shift
   mkdir -p "$corpus/$target"
-  local f
+  local f i=0
   for f in "$@"; do
-    [[ -f "$f" ]] && cp "$f" "$corpus/$target/seed-$(basename "$f")"
+    i=$((i + 1))
+    [[ -f "$f" ]] && cp "$f" "$corpus/$target/seed-$i-$(basename "$f")"
   done
   return 0
 }
@@ -39,6 +40,11 @@ seed eventlog "$shared"/tpm/eventlogs/*.bin "$td"/eventlog/*.bin
 seed cel "$td"/cel/*.cel
 seed ek_certificate "$td"/ek/swtpm/*.der "$td"/ek/swtpm/*.pem "$shared"/tpm/gce-certs/*
 seed public_key "$td"/tpm/ak_*.pem "$td"/ek/swtpm/*.pub.pem
+seed sigstore_bundle "$shared"/sigstore/conformance/*/bundle.sigstore.json "$shared"/sigstore/cosign-v3-image-kubewarden.sigstore.json
+seed dsse_envelope "$td"/sigstore/simple-signing/*/*
+seed signing_policy "$td"/sigstore/*.json
+seed trusted_root "$shared"/sigstore/trusted_root.production.json
+seed model_signature "$td"/model-signing/signatures/*.sig
 mkdir -p "$corpus/pcr_selection" "$corpus/quote" "$corpus/boot_policy"
 printf '\x00\x00\x00\x01\x00\x0b\x03\xff\x00\x80' >"$corpus/pcr_selection/seed-sha256-0-7-23"
 { # quote: u16 split, then attest, then signature
@@ -55,10 +61,10 @@ if ((${#targets[@]} == 0)); then
 fi
 
 cd attest
-cargo +nightly fuzz build -j "${CARGO_BUILD_JOBS:-2}"
+CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}" cargo +nightly fuzz build
 for target in "${targets[@]}"; do
   echo "== $target (${seconds}s)"
-  cargo +nightly fuzz run -j 1 "$target" "$corpus/$target" -- \
+  cargo +nightly fuzz run "$target" "$corpus/$target" -- \
     -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 2>&1 |
     grep -E "^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added|stat::peak_rss_mb)|ERROR|panicked|SUMMARY" || true
   if compgen -G "fuzz/artifacts/$target/*" >/dev/null; then

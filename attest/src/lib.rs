@@ -25,4 +25,5 @@ pub mod eventlog;
 pub mod key;
 pub mod quote;
 pub mod reader;
+pub mod sigstore;
 pub mod tpm;

@@ -1,0 +1,255 @@
+//! Verification cost, parse included, on real inputs:
+//! (a) an RSA-2048 quote over 9 PCRs made by swtpm, beside a bare `ring`
+//!     RSA-2048 PKCS#1 verify of the same signature;
+//! (b) replaying the rhel8 boot event log (83 events, 3 banks);
+//! (c) a full evidence check: quote + boot log + boot rules + workload CEL.
+//!
+//! `cargo bench -p keyward-attest --bench attest`. Set
+//! `KEYWARD_BENCH_QUOTE_DIR` to a directory holding `ak_rsa.pub`,
+//! `quote_rsa.{msg,sig,pcrs}` and `nonce.hex` to bench another quote
+//! (`scripts/bench/quote-vs-keylime.sh` does not need to: it uses the
+//! checked-in vectors for both sides).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+use std::path::{Path, PathBuf};
+
+use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use keyward_attest::boot_policy::BootPolicy;
+use keyward_attest::cel::{self, DEFAULT_WORKLOAD_PCR, LaunchRecord, WorkloadLog};
+use keyward_attest::digest::{HashAlg, PcrValues};
+use keyward_attest::eventlog::BootLog;
+use keyward_attest::key::PublicKey;
+use keyward_attest::quote::{QuoteKey, verify_quote};
+use keyward_attest::tpm::pcr::PcrFile;
+use keyward_attest::tpm::public::TpmPublic;
+
+fn quote_dir() -> PathBuf {
+    std::env::var_os("KEYWARD_BENCH_QUOTE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tpm"))
+}
+
+fn quote(c: &mut Criterion) {
+    let dir = quote_dir();
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let (ak, msg, sig, pcrs) = (
+        read("ak_rsa.pub"),
+        read("quote_rsa.msg"),
+        read("quote_rsa.sig"),
+        read("quote_rsa.pcrs"),
+    );
+    let nonce = hex::decode(String::from_utf8(read("nonce.hex")).unwrap().trim()).unwrap();
+
+    let mut group = c.benchmark_group("quote");
+    group.bench_function("keyward_verify_rsa2048_9pcrs", |b| {
+        b.iter(|| {
+            let ak = TpmPublic::parse(black_box(&ak)).unwrap();
+            let pcrs = PcrFile::parse(black_box(&pcrs)).unwrap().into_values();
+            verify_quote(
+                QuoteKey::Tpm(&ak),
+                black_box(&msg),
+                black_box(&sig),
+                &pcrs,
+                &nonce,
+            )
+            .unwrap()
+        })
+    });
+
+    // The floor: ring's RSA-2048 PKCS#1 v1.5 SHA-256 verify of the same
+    // signature over the same message, key components prepared once.
+    let parsed = TpmPublic::parse(&ak).unwrap();
+    let PublicKey::Rsa(rsa) = parsed.key() else {
+        panic!("RSA AK expected")
+    };
+    let exponent = rsa.exponent().to_be_bytes();
+    let first = exponent.iter().position(|b| *b != 0).unwrap();
+    let components = ring::signature::RsaPublicKeyComponents {
+        n: rsa.modulus().to_vec(),
+        e: exponent[first..].to_vec(),
+    };
+    // TPMT_SIGNATURE: sigAlg (2) | hash (2) | size (2) | signature
+    let raw_signature = sig[6..].to_vec();
+    components
+        .verify(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            &msg,
+            &raw_signature,
+        )
+        .unwrap();
+    group.bench_function("ring_rsa2048_pkcs1_verify", |b| {
+        b.iter(|| {
+            components
+                .verify(
+                    &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                    black_box(&msg),
+                    black_box(&raw_signature),
+                )
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn rhel8_log() -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/testdata/tpm/eventlogs/rhel8-uefi.bin"),
+    )
+    .unwrap()
+}
+
+fn eventlog(c: &mut Criterion) {
+    let log = rhel8_log();
+    c.bench_function("eventlog/replay_rhel8", |b| {
+        b.iter(|| BootLog::parse(black_box(&log)).unwrap().replay())
+    });
+}
+
+/// A quote over the rhel8 boot PCRs and the workload PCR, signed in software
+/// with an RSA-2048 key (a TPM cannot be made to hold the rhel8 PCR values),
+/// so the signature check costs what a real AK's does.
+struct Evidence {
+    key: PublicKey,
+    msg: Vec<u8>,
+    sig: Vec<u8>,
+    pcrs: PcrValues,
+    nonce: Vec<u8>,
+    boot_log: Vec<u8>,
+    workload_log: Vec<u8>,
+    instance_key_sha256: [u8; 32],
+    policy: BootPolicy,
+}
+
+fn evidence() -> Evidence {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::rsa::{KeyPair, KeySize};
+    use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+
+    let boot_log = rhel8_log();
+    let replayed = BootLog::parse(&boot_log).unwrap().replay();
+    let mut pcrs = PcrValues::new();
+    for index in [0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14] {
+        pcrs.insert(
+            HashAlg::Sha256,
+            u32::from(index),
+            replayed.get(HashAlg::Sha256, index).unwrap().to_vec(),
+        )
+        .unwrap();
+    }
+    let instance_key_sha256 = [0x17; 32];
+    let record = LaunchRecord::new(
+        "instance-1",
+        "registry.example/agents/support@sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172",
+        "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172",
+        "support-model",
+        "sha256:0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8",
+        instance_key_sha256,
+    )
+    .unwrap();
+    let mut workload_log = Vec::new();
+    let digest = cel::append(&mut workload_log, DEFAULT_WORKLOAD_PCR, &record).unwrap();
+    pcrs.insert(
+        HashAlg::Sha256,
+        u32::from(DEFAULT_WORKLOAD_PCR),
+        HashAlg::Sha256.extend(&[0; 32], &digest),
+    )
+    .unwrap();
+
+    // TPMS_ATTEST for a quote over sha256:0-9,14,23 (Part 2, §10.12.12).
+    let nonce = HashAlg::Sha256.hash(&[b"keyward bench nonce"]);
+    let concatenated: Vec<u8> = pcrs.iter().flat_map(|(_, _, v)| v.to_vec()).collect();
+    let pcr_digest = HashAlg::Sha256.hash(&[&concatenated]);
+    let mut msg = 0xff54_4347u32.to_be_bytes().to_vec();
+    msg.extend_from_slice(&0x8018u16.to_be_bytes());
+    msg.extend_from_slice(&[0, 0]);
+    msg.extend_from_slice(&u16::try_from(nonce.len()).unwrap().to_be_bytes());
+    msg.extend_from_slice(&nonce);
+    msg.extend_from_slice(&[0; 17]);
+    msg.extend_from_slice(&[0; 8]);
+    msg.extend_from_slice(&[0, 0, 0, 1, 0x00, 0x0b, 3, 0xff, 0x43, 0x80]);
+    msg.extend_from_slice(&u16::try_from(pcr_digest.len()).unwrap().to_be_bytes());
+    msg.extend_from_slice(&pcr_digest);
+
+    let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let mut signature = vec![0; pair.public_modulus_len()];
+    pair.sign(
+        &RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        &msg,
+        &mut signature,
+    )
+    .unwrap();
+    let mut sig = vec![0x00, 0x14, 0x00, 0x0b];
+    sig.extend_from_slice(&u16::try_from(signature.len()).unwrap().to_be_bytes());
+    sig.extend_from_slice(&signature);
+    let key = PublicKey::from_spki_der(pair.public_key().as_der().unwrap().as_ref()).unwrap();
+    assert!(matches!(key, PublicKey::Rsa(ref k) if k.bits() == 2048));
+
+    let facts = BootLog::parse(&boot_log).unwrap().verify(&pcrs).unwrap();
+    let apps: Vec<String> = facts
+        .facts()
+        .efi_applications()
+        .unwrap()
+        .iter()
+        .map(|a| format!("\"{}\"", hex::encode(a.digest.0)))
+        .collect();
+    let lines: Vec<String> = facts
+        .facts()
+        .kernel_command_lines()
+        .iter()
+        .map(|l| serde_json::to_string(&l.text).unwrap())
+        .collect();
+    let policy: BootPolicy = serde_json::from_str(&format!(
+        r#"{{"rules": {{"require_secure_boot": true, "allowed_efi_applications": [{}], "allowed_kernel_command_lines": [{}]}}}}"#,
+        apps.join(","),
+        lines.join(",")
+    ))
+    .unwrap();
+    Evidence {
+        key,
+        msg,
+        sig,
+        pcrs,
+        nonce,
+        boot_log,
+        workload_log,
+        instance_key_sha256,
+        policy,
+    }
+}
+
+fn full_evidence(c: &mut Criterion) {
+    let e = evidence();
+    let check = |e: &Evidence| {
+        let quote =
+            verify_quote(QuoteKey::Public(&e.key), &e.msg, &e.sig, &e.pcrs, &e.nonce).unwrap();
+        let boot = BootLog::parse(&e.boot_log)
+            .unwrap()
+            .verify(quote.pcr_values())
+            .unwrap();
+        let state = e.policy.evaluate(quote.pcr_values(), Some(&boot)).unwrap();
+        let workload = WorkloadLog::parse(&e.workload_log, DEFAULT_WORKLOAD_PCR)
+            .unwrap()
+            .verify(quote.pcr_values())
+            .unwrap();
+        let record = workload
+            .launch_record_for_key(&e.instance_key_sha256)
+            .unwrap()
+            .clone();
+        (state, record)
+    };
+    check(&e);
+    c.bench_function("evidence/full_check_quote_bootlog_policy_cel", |b| {
+        b.iter(|| check(black_box(&e)))
+    });
+}
+
+criterion_group!(benches, quote, eventlog, full_evidence);
+criterion_main!(benches);
