@@ -15,6 +15,10 @@ PACKAGES=(
   swtpm-tools      # swtpm_setup / swtpm_localca: manufactures TPMs with EK certificates
   tpm2-tools       # peer implementation for cross-checks
   openssl          # certificate and key cross-checks in tests
+  docker-registry  # OCI registry (distribution 2.8) for image tests and the demo
+  skopeo           # pushes images (Debian's build cannot sign with sigstore keys)
+  python3-venv     # venvs for model-signing and the benchmark peers
+  curl
   gcc              # C toolchain for -sys crates
   make
 )
@@ -43,4 +47,20 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "deps.sh: cargo not found: install Rust (rustup) >= 1.88 first" >&2
   exit 1
+fi
+
+# Python tools used by tests and the demo, in a venv inside the build
+# directory: PyPI model-signing (a real OpenSSF model signer) and the
+# `cryptography` package (the independent image signer in scripts/).
+venv="${KEYWARD_TOOLS_VENV:-$(cd "$(dirname "$0")/.." && pwd)/target/tools-venv}"
+want_model_signing="1.1.1"
+if [[ ! -x "$venv/bin/model_signing" ]] ||
+  ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('model-signing') != '$want_model_signing')" 2>/dev/null; then
+  echo "deps.sh: creating Python tools venv at $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check \
+    "model-signing==$want_model_signing" pyOpenSSL cryptography
+  echo "deps.sh: installed model-signing $want_model_signing, cryptography into $venv"
+else
+  echo "deps.sh: Python tools venv present ($venv)"
 fi

@@ -251,5 +251,44 @@ fn full_evidence(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, quote, eventlog, full_evidence);
+/// The conformance suite's `happy-path-v0.3` bundle (hashedrekord, Fulcio
+/// certificate, Rekor inclusion proof and checkpoint) over `a.txt`, parsed
+/// and verified each time against the production trusted root (built once),
+/// as `scripts/bench/bundle-vs-sigstore-python.sh` does with sigstore-python.
+fn sigstore_bundle(c: &mut Criterion) {
+    use keyward_attest::sigstore::{
+        ArtifactInput, SigningPolicy, TrustRoot, parse_bundle, verify_bundle,
+    };
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/sigstore/conformance");
+    let bundle = std::fs::read(dir.join("happy-path-v0.3/bundle.sigstore.json")).unwrap();
+    let artifact = std::fs::read(dir.join("a.txt")).unwrap();
+    let trust = TrustRoot::production().unwrap();
+    let policy = SigningPolicy::blob_identity(
+        "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main",
+        "https://token.actions.githubusercontent.com",
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let check = || {
+        let parsed = parse_bundle(black_box(&bundle)).unwrap();
+        verify_bundle(
+            &trust,
+            &policy,
+            &parsed,
+            ArtifactInput::Bytes(black_box(&artifact)),
+            now,
+        )
+        .unwrap()
+    };
+    check();
+    let mut group = c.benchmark_group("sigstore");
+    group.bench_function("verify_bundle_happy_path_v0_3", |b| b.iter(check));
+    group.finish();
+}
+
+criterion_group!(benches, quote, eventlog, full_evidence, sigstore_bundle);
 criterion_main!(benches);

@@ -26,6 +26,7 @@ mod ek;
 mod error;
 mod pcr;
 mod quote;
+mod seal;
 mod tpm;
 
 #[cfg(feature = "test-support")]
@@ -36,6 +37,7 @@ pub use ek::{EkKind, EkPublic};
 pub use error::TpmError;
 pub use pcr::{MAX_PCR_INDEX, PcrBank, PcrSelection, PcrValue};
 pub use quote::{MAX_QUALIFYING_DATA, Quote};
+pub use seal::{MAX_SEALED_SECRET, SealedSecret, TpmSealError, default_seal_pcrs};
 pub use tpm::{Tpm, parse_tcti};
 
 /// Silences libtss2's own logging, which writes warnings to stderr by

@@ -247,3 +247,34 @@ fn reboot_resets_pcrs_and_keeps_keys() {
     assert_eq!(pcr[0].digest, vec![0; 32]);
     tpm.load_ak(&ak).unwrap();
 }
+
+#[test]
+fn ek_is_recreated_from_the_tcg_template_when_not_persisted() {
+    for (kind, handle) in [
+        (EkKind::Rsa2048, "0x81010001"),
+        (EkKind::EccP384, "0x81010016"),
+    ] {
+        let host = SimHost::start().unwrap();
+        let persisted = host.open().unwrap().ek_public(kind).unwrap();
+        // Remove the persistent EK, as on a TPM whose owner never persisted it.
+        let out = std::process::Command::new("tpm2_evictcontrol")
+            .args(["-C", "o", "-c", handle])
+            .env("TPM2TOOLS_TCTI", host.tcti())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tpm = host.open().unwrap();
+        let recreated = tpm.ek_public(kind).unwrap();
+        assert!(!recreated.from_persistent_handle);
+        // Primaries derive from the endorsement seed: the key the certificate certifies.
+        assert_eq!(recreated.spki_der, persisted.spki_der, "{kind:?}");
+        assert_eq!(recreated.name, persisted.name, "{kind:?}");
+        // And it works as the AK's parent.
+        let ak = tpm.create_ak(kind, AkAlgorithm::default()).unwrap();
+        tpm.load_ak(&ak).unwrap();
+    }
+}

@@ -1,2 +1,4 @@
-//! End-to-end tests across the Keyward crates live in `tests/`; this
-//! library is empty on purpose.
+//! Harnesses shared by the end-to-end tests in `tests/`: real peers
+//! (an OCI registry, …) started as child processes on loopback in temp dirs,
+//! stopped and reaped on drop.
+pub mod registry;

@@ -9,6 +9,10 @@ use keyward_attest::digest::HashAlg;
 use keyward_attest::eventlog::{BootLog, SecureBoot};
 use keyward_attest::key::PublicKey;
 use keyward_attest::quote::{QuoteKey, verify_quote};
+use keyward_attest::sigstore::Signer;
+use keyward_attest::sigstore::cli::{
+    CommandArtifact, CommandSigner, verify_bundle_command, verify_model_signature_command,
+};
 use keyward_attest::tpm::pcr::PcrFile;
 use keyward_attest::tpm::public::TpmPublic;
 use serde_json::json;
@@ -27,6 +31,62 @@ pub(crate) enum DebugCommand {
     Quote(QuoteArgs),
     /// Parse and replay a TCG PC Client boot event log; print PCR banks, events and facts as JSON.
     Eventlog(EventlogArgs),
+    /// Verify a Sigstore bundle (the Sigstore conformance CLI protocol); exit 0 when verified.
+    VerifyBundle(VerifyBundleArgs),
+    /// Verify an OpenSSF model-signing signature over a model directory; print the model version id.
+    VerifyModel(VerifyModelArgs),
+}
+
+/// Arguments of `keyward debug verify-bundle`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("signer").required(true).args(["certificate_identity", "key"])))]
+pub(crate) struct VerifyBundleArgs {
+    /// The Sigstore bundle (JSON).
+    #[arg(long)]
+    pub(crate) bundle: PathBuf,
+    /// The certificate's subject alternative name, exactly.
+    #[arg(long, requires = "certificate_oidc_issuer")]
+    pub(crate) certificate_identity: Option<String>,
+    /// The OIDC issuer in the certificate, exactly.
+    #[arg(long, requires = "certificate_identity")]
+    pub(crate) certificate_oidc_issuer: Option<String>,
+    /// A PEM public key (managed-key signatures).
+    #[arg(long, conflicts_with = "certificate_identity")]
+    pub(crate) key: Option<PathBuf>,
+    /// A trusted_root.json; default: the Sigstore public-good root.
+    #[arg(long)]
+    pub(crate) trusted_root: Option<PathBuf>,
+    /// The signed file, or `sha256:<hex>` of it.
+    pub(crate) artifact: String,
+}
+
+/// Arguments of `keyward debug verify-model`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("signer").required(true).args(["identity", "key", "certificate_chain"])))]
+pub(crate) struct VerifyModelArgs {
+    /// The model-signing signature (a Sigstore bundle, `model.sig`).
+    #[arg(long)]
+    pub(crate) signature: PathBuf,
+    /// Keyless: the signer identity (certificate SAN), exactly.
+    #[arg(long, requires = "issuer")]
+    pub(crate) identity: Option<String>,
+    /// Keyless: the OIDC issuer, exactly.
+    #[arg(long, requires = "identity")]
+    pub(crate) issuer: Option<String>,
+    /// Key mode: the signer's PEM public key.
+    #[arg(long)]
+    pub(crate) key: Option<PathBuf>,
+    /// Certificate mode: PEM CA certificates the signing certificate must chain to.
+    #[arg(long)]
+    pub(crate) certificate_chain: Option<PathBuf>,
+    /// A path (relative to the model directory) left out of the comparison; repeat for more.
+    #[arg(long)]
+    pub(crate) ignore_paths: Vec<String>,
+    /// A trusted_root.json; default: the Sigstore public-good root.
+    #[arg(long)]
+    pub(crate) trusted_root: Option<PathBuf>,
+    /// The model directory.
+    pub(crate) model_dir: PathBuf,
 }
 
 /// Arguments of `keyward debug eventlog`.
@@ -66,6 +126,8 @@ pub(crate) fn run(cmd: DebugCommand) -> Exit {
     match cmd {
         DebugCommand::Quote(args) => quote(&args),
         DebugCommand::Eventlog(args) => eventlog(&args),
+        DebugCommand::VerifyBundle(args) => verify_bundle(&args),
+        DebugCommand::VerifyModel(args) => verify_model(&args),
     }
 }
 
@@ -217,6 +279,161 @@ fn eventlog(args: &EventlogArgs) -> Exit {
     });
     print_json(&report);
     Exit::Ok
+}
+
+/// Largest signature, bundle, key or trusted-root file accepted.
+const MAX_SIGSTORE_FILE: u64 = 16 << 20;
+/// Largest artifact read into memory for `verify-bundle` (larger ones: pass `sha256:<hex>`).
+const MAX_ARTIFACT_FILE: u64 = 1 << 30;
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn read_text(path: &std::path::Path) -> Result<String, String> {
+    String::from_utf8(read_input(path, MAX_SIGSTORE_FILE)?)
+        .map_err(|_| format!("{}: not UTF-8 text", path.display()))
+}
+
+fn verify_bundle(args: &VerifyBundleArgs) -> Exit {
+    let inputs = (|| {
+        let bundle = read_input(&args.bundle, MAX_SIGSTORE_FILE)?;
+        let root = args
+            .trusted_root
+            .as_deref()
+            .map(|p| read_input(p, MAX_SIGSTORE_FILE))
+            .transpose()?;
+        let key = args.key.as_deref().map(read_text).transpose()?;
+        let artifact = if CommandArtifact::is_digest_argument(&args.artifact) {
+            None
+        } else {
+            Some(read_input(
+                std::path::Path::new(&args.artifact),
+                MAX_ARTIFACT_FILE,
+            )?)
+        };
+        Ok::<_, String>((bundle, root, key, artifact))
+    })();
+    let (bundle, root, key, artifact) = match inputs {
+        Ok(inputs) => inputs,
+        Err(reason) => return fail(Exit::Failed, &reason),
+    };
+    let signer = match (
+        &key,
+        &args.certificate_identity,
+        &args.certificate_oidc_issuer,
+    ) {
+        (Some(pem), _, _) => CommandSigner::Key(pem),
+        (None, Some(identity), Some(issuer)) => CommandSigner::Identity { identity, issuer },
+        _ => {
+            return fail(
+                Exit::Failed,
+                "give --key or --certificate-identity with --certificate-oidc-issuer",
+            );
+        }
+    };
+    let artifact = match &artifact {
+        Some(bytes) => CommandArtifact::File(bytes),
+        None => CommandArtifact::Digest(&args.artifact),
+    };
+    match verify_bundle_command(&bundle, signer, root.as_deref(), artifact, now()) {
+        Ok(verified) => {
+            print_json(&artifact_json(&verified));
+            Exit::Ok
+        }
+        Err(e) => fail(Exit::Rejected, &e.report()),
+    }
+}
+
+fn verify_model(args: &VerifyModelArgs) -> Exit {
+    let inputs = (|| {
+        let signature = read_input(&args.signature, MAX_SIGSTORE_FILE)?;
+        let root = args
+            .trusted_root
+            .as_deref()
+            .map(|p| read_input(p, MAX_SIGSTORE_FILE))
+            .transpose()?;
+        let key = args.key.as_deref().map(read_text).transpose()?;
+        let chain = args
+            .certificate_chain
+            .as_deref()
+            .map(read_text)
+            .transpose()?;
+        Ok::<_, String>((signature, root, key, chain))
+    })();
+    let (signature, root, key, chain) = match inputs {
+        Ok(inputs) => inputs,
+        Err(reason) => return fail(Exit::Failed, &reason),
+    };
+    let signer = match (&key, &chain, &args.identity, &args.issuer) {
+        (Some(pem), None, None, None) => CommandSigner::Key(pem),
+        (None, Some(pem), None, None) => CommandSigner::CertificateChain(pem),
+        (None, None, Some(identity), Some(issuer)) => CommandSigner::Identity { identity, issuer },
+        _ => {
+            return fail(
+                Exit::Failed,
+                "give exactly one of --key, --certificate-chain, --identity/--issuer",
+            );
+        }
+    };
+    let verified = match verify_model_signature_command(&signature, signer, root.as_deref(), now())
+    {
+        Ok(verified) => verified,
+        Err(e) => return fail(Exit::Rejected, &e.report()),
+    };
+    // The signature file itself is not part of the model when it lies inside it.
+    let mut ignore: Vec<String> = args.ignore_paths.clone();
+    if let (Ok(sig), Ok(dir)) = (args.signature.canonicalize(), args.model_dir.canonicalize())
+        && let Ok(relative) = sig.strip_prefix(&dir)
+        && let Some(relative) = relative.to_str()
+    {
+        ignore.push(relative.to_owned());
+    }
+    let ignore: Vec<&str> = ignore.iter().map(String::as_str).collect();
+    // Git files are ignored, as `model_signing verify` does by default.
+    let mut hasher = match verified.hasher(&ignore, true) {
+        Ok(hasher) => hasher,
+        Err(e) => return fail(Exit::Failed, &format!("--ignore-paths: {e}")),
+    };
+    if let Err(e) = keyward_vault::model_dir::hash_model_dir(&args.model_dir, &mut hasher) {
+        return fail(Exit::Failed, &format!("model directory: {e}"));
+    }
+    match verified.check_hashed(hasher) {
+        Ok(artifact) => {
+            if let Some(model) = artifact.model() {
+                let _ = writeln!(std::io::stdout(), "{}", model.id());
+            }
+            let _ = writeln!(
+                std::io::stderr(),
+                "{}",
+                serde_json::to_string(&artifact_json(&artifact)).unwrap_or_default()
+            );
+            Exit::Ok
+        }
+        Err(e) => fail(Exit::Rejected, &format!("model verification failed: {e}")),
+    }
+}
+
+/// What a verified artifact proves, for people.
+fn artifact_json(artifact: &keyward_attest::sigstore::VerifiedArtifact) -> serde_json::Value {
+    let signer = match artifact.signer() {
+        Signer::Keyless {
+            issuer, subject, ..
+        } => json!({"keyless": {"issuer": issuer, "subject": subject}}),
+        Signer::Key { key_id } => json!({"key": key_id}),
+        Signer::Certificate { ca_id, .. } => json!({"certificate": {"ca": ca_id}}),
+        _ => json!("other"),
+    };
+    json!({
+        "verified": true,
+        "digest": artifact.digest_string(),
+        "predicate_type": artifact.predicate_type(),
+        "signer": signer,
+        "tlog": artifact.tlog().map(|t| json!({"log_index": t.log_index, "integrated_time": t.integrated_time})),
+        "model_version": artifact.model().map(|m| m.id()),
+    })
 }
 
 /// `{"sha256": {"0": "hex", …}, …}`
