@@ -11,7 +11,11 @@
 //! those come from `keyward-attest` as typed proofs.
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod barrier;
+pub mod config;
 pub mod model_dir;
 pub mod oci;
 pub mod seal;

@@ -1,7 +1,11 @@
 //! The `keyward` command tree. Each noun is a module; a command returns an
 //! [`Exit`] so `main` is the only place that terminates the process.
 
+pub(crate) mod audit;
 pub(crate) mod debug;
+pub(crate) mod operator;
+pub(crate) mod server;
+pub(crate) mod token;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +28,17 @@ pub(crate) enum Command {
     /// Offline tools for operators chasing a failed attestation (no server needed).
     #[command(subcommand)]
     Debug(debug::DebugCommand),
+    /// Run the vault server.
+    Server(server::ServerArgs),
+    /// Initialise, unseal, seal and inspect the vault.
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
+    /// Create, look up and revoke admin tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Offline checks of the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// How a command ended.
@@ -51,6 +66,10 @@ impl Exit {
 pub(crate) fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Debug(cmd) => debug::run(cmd),
+        Command::Server(args) => server::run(args),
+        Command::Operator(cmd) => operator::run(cmd),
+        Command::Token(cmd) => token::run(cmd),
+        Command::Audit(cmd) => audit::run(cmd),
     }
 }
 

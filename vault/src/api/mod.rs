@@ -1,0 +1,428 @@
+//! The vault's HTTP API (axum), under `/v1/`.
+//!
+//! # What it does
+//! - [`app`] builds the whole router from an [`AppState`], so tests drive
+//!   it with `tower::ServiceExt::oneshot` and no socket; [`serve`] puts it
+//!   on a listener, with TLS (rustls via `tokio-rustls`) unless the config
+//!   allows plain HTTP (dev mode or loopback, see [`crate::config`]);
+//! - answers every error as `{"errors": ["…"]}` ([`ApiError`]), including
+//!   axum's own (unknown route 404, wrong method 405, unreadable or
+//!   oversized body 413) and the layers' (429, 503);
+//! - layers, outermost first: request id and metrics; load shedding in
+//!   front of a concurrency limit (a full server answers 429 at once rather
+//!   than queueing without bound); a request timeout answered 503 (Vault
+//!   has no 408 convention for a slow server and 504 is a gateway's code; a
+//!   503 tells clients to retry); while sealed, 503 for everything but
+//!   health, seal status, init, unseal, metrics and the OpenAPI document;
+//!   a body limit (413);
+//! - takes the token from `X-Keyward-Token` or `Authorization: Bearer`; a
+//!   missing, malformed, unknown, revoked or expired token gets 401, a token
+//!   without a needed role 403 — both uniform, with the request id; the
+//!   exact reason goes to the audit log;
+//! - writes audit records for every request on `sys` (init, unseal, seal,
+//!   audit-hash) and `auth/token` paths, failing closed (see
+//!   [`crate::audit`] for the attempt/outcome semantics);
+//! - serves Prometheus metrics at `/metrics` and the OpenAPI document,
+//!   generated from the handlers by `utoipa`, at `/v1/openapi.json`.
+//!
+//! # What it does not do
+//! It makes no trust decision about evidence (that is `keyward-attest`),
+//! and does not yet serve hosts, artifacts, policies or secrets.
+
+pub mod error;
+pub mod extract;
+pub mod metrics;
+mod serve;
+pub mod sys;
+pub mod token;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::HeaderValue;
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::Serialize;
+use serde_json::Value;
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use utoipa::OpenApi;
+
+pub use error::ApiError;
+pub use serve::{ServeError, init_dev, open_state, serve};
+
+use crate::audit::{AuditEntry, AuditLog, Outcome};
+use crate::auth::{AuthError, Role, TokenRecord, TokenStore};
+use crate::config::Limits;
+use crate::seal::Seal;
+use crate::storage::Storage;
+use extract::{REQUEST_ID_HEADER, RequestContext, RequestId};
+use metrics::Metrics;
+
+/// Every route, for metric labels (anything else is `other`).
+pub const ROUTES: &[&str] = &[
+    "/v1/sys/health",
+    "/v1/sys/seal-status",
+    "/v1/sys/init",
+    "/v1/sys/unseal",
+    "/v1/sys/seal",
+    "/v1/sys/audit-hash",
+    "/v1/auth/token/create",
+    "/v1/auth/token/lookup-self",
+    "/v1/auth/token/lookup",
+    "/v1/auth/token/revoke",
+    "/v1/auth/token/revoke-self",
+    "/v1/openapi.json",
+    "/metrics",
+];
+
+/// Routes answered while sealed.
+const SEALED_ROUTES: &[&str] = &[
+    "/v1/sys/health",
+    "/v1/sys/seal-status",
+    "/v1/sys/init",
+    "/v1/sys/unseal",
+    "/v1/openapi.json",
+    "/metrics",
+];
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The shared parts of [`AppState`].
+#[derive(Debug)]
+pub struct Inner {
+    /// The store.
+    pub storage: Arc<dyn Storage>,
+    /// The seal (owns the barrier).
+    pub seal: Arc<Seal>,
+    /// Admin tokens.
+    pub tokens: TokenStore,
+    /// The audit log.
+    pub audit: Arc<AuditLog>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+impl AppState {
+    /// State over an opened store, seal and audit log.
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        seal: Arc<Seal>,
+        audit: Arc<AuditLog>,
+        limits: Limits,
+    ) -> Self {
+        let tokens = TokenStore::new(Arc::clone(&storage), Arc::clone(seal.barrier()));
+        Self(Arc::new(Inner {
+            storage,
+            seal,
+            tokens,
+            audit,
+            metrics: Metrics::default(),
+            limits,
+        }))
+    }
+
+    /// The shared parts.
+    pub fn inner(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// Milliseconds since the Unix epoch (the HTTP layer owns the clock).
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now_secs() -> u64 {
+    now_ms() / 1000
+}
+
+/// A fresh random request id (128 bits, hex).
+pub(crate) fn new_request_id() -> String {
+    let mut bytes = [0u8; 16];
+    // A failed RNG leaves zeros: the id is for correlation, not security.
+    let _ = SystemRandom::new().fill(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// The OpenAPI document.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "Keyward", description = "Attestation-gated secrets vault"),
+    paths(
+        sys::health,
+        sys::seal_status,
+        sys::init,
+        sys::unseal,
+        sys::seal,
+        sys::audit_hash,
+        token::create,
+        token::lookup_self,
+        token::lookup,
+        token::revoke,
+        token::revoke_self,
+    )
+)]
+pub struct ApiDoc;
+
+/// The router: every route and layer (see the module docs).
+pub fn app(state: AppState) -> Router {
+    let limits = state.limits.clone();
+    Router::new()
+        .route("/v1/sys/health", get(sys::health))
+        .route("/v1/sys/seal-status", get(sys::seal_status))
+        .route("/v1/sys/init", post(sys::init))
+        .route("/v1/sys/unseal", post(sys::unseal))
+        .route("/v1/sys/seal", post(sys::seal))
+        .route("/v1/sys/audit-hash", post(sys::audit_hash))
+        .route("/v1/auth/token/create", post(token::create))
+        .route("/v1/auth/token/lookup-self", get(token::lookup_self))
+        .route("/v1/auth/token/lookup", post(token::lookup))
+        .route("/v1/auth/token/revoke", post(token::revoke))
+        .route("/v1/auth/token/revoke-self", post(token::revoke_self))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(from_fn_with_state(state.clone(), sealed_gate))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(layer_error))
+                .load_shed()
+                // `Router::layer` instantiates the stack once per route: the
+                // global variant shares one semaphore across all of them.
+                .layer(GlobalConcurrencyLimitLayer::new(
+                    limits.max_concurrent_requests,
+                ))
+                .timeout(limits.request_timeout.0),
+        )
+        .layer(from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn layer_error(err: tower::BoxError) -> ApiError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::Timeout
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::Overloaded
+    } else {
+        ApiError::internal("", &err)
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound { what: "route" }
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+async fn sealed_gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if state.seal.is_sealed() && !SEALED_ROUTES.contains(&req.uri().path()) {
+        return ApiError::Sealed.into_response();
+    }
+    next.run(req).await
+}
+
+/// Outermost: assigns the request id, echoes it in `X-Request-Id`, counts
+/// the answer.
+async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let id = new_request_id();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let route = ROUTES
+        .iter()
+        .find(|r| **r == req.uri().path())
+        .copied()
+        .unwrap_or("other");
+    let mut response = next.run(req).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    state.metrics.observe(route, response.status().as_u16());
+    response
+}
+
+async fn openapi() -> Response {
+    match ApiDoc::openapi().to_json() {
+        Ok(json) => ([(CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(e) => ApiError::internal("", &e).into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match state.metrics.encode(state.audit.failures()) {
+        Ok(text) => (
+            [(
+                CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => ApiError::internal("", &e).into_response(),
+    }
+}
+
+/// One audited operation: the actor, and the records it writes.
+pub(crate) struct Call<'a> {
+    state: &'a AppState,
+    ctx: &'a RequestContext,
+    operation: &'static str,
+    actor: String,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn new(
+        state: &'a AppState,
+        ctx: &'a RequestContext,
+        operation: &'static str,
+    ) -> Self {
+        Self {
+            state,
+            ctx,
+            operation,
+            actor: "anonymous".to_owned(),
+        }
+    }
+
+    async fn write(
+        &self,
+        outcome: Outcome,
+        status: Option<u16>,
+        reason: Option<String>,
+        request: Option<Value>,
+        response: Option<Value>,
+    ) -> Result<(), ApiError> {
+        self.state
+            .audit
+            .append(AuditEntry {
+                time_ms: now_ms(),
+                request_id: self.ctx.request_id.clone(),
+                actor: self.actor.clone(),
+                operation: self.operation,
+                path: self.ctx.path.clone(),
+                outcome,
+                status,
+                reason,
+                request,
+                response,
+            })
+            .await
+            .map_err(ApiError::AuditUnavailable)
+    }
+
+    /// The attempt record, before the effect is committed.
+    pub(crate) async fn attempt(&self, request: Value) -> Result<(), ApiError> {
+        self.write(Outcome::Attempt, None, None, Some(request), None)
+            .await
+    }
+
+    /// The success record; the response is sent only if it is written.
+    pub(crate) async fn success<T: Serialize>(&self, response: &T) -> Result<(), ApiError> {
+        let value = serde_json::to_value(response)
+            .map_err(|e| ApiError::internal(&self.ctx.request_id, &e))?;
+        self.write(Outcome::Success, Some(200), None, None, Some(value))
+            .await
+    }
+
+    /// Records a denial or failure with its exact reason and returns the
+    /// error to answer (503 instead, if even that record fails).
+    pub(crate) async fn fail(&self, err: ApiError, request: Option<Value>) -> ApiError {
+        let outcome = match err {
+            ApiError::Unauthenticated { .. } | ApiError::Forbidden { .. } => Outcome::Denied,
+            _ => Outcome::Failed,
+        };
+        match self
+            .write(
+                outcome,
+                Some(err.status().as_u16()),
+                Some(err.detail()),
+                request,
+                None,
+            )
+            .await
+        {
+            Ok(()) => err,
+            Err(audit) => audit,
+        }
+    }
+
+    /// Authenticates the presented token and checks that it holds one of
+    /// `any_of` (admin holds all). Denials are audited.
+    pub(crate) async fn authorize(&mut self, any_of: &[Role]) -> Result<TokenRecord, ApiError> {
+        let result = match &self.ctx.token {
+            None => Err(AuthError::MissingToken),
+            Some(token) => self.state.tokens.authenticate(token, now_secs()).await,
+        };
+        let record = match result {
+            Ok(record) => record,
+            Err(
+                reason @ (AuthError::MissingToken
+                | AuthError::MalformedToken
+                | AuthError::UnknownToken
+                | AuthError::Expired { .. }),
+            ) => {
+                if let AuthError::Expired { accessor, .. } = &reason {
+                    self.actor = accessor.clone();
+                }
+                let err = ApiError::Unauthenticated {
+                    request_id: self.ctx.request_id.clone(),
+                    reason,
+                };
+                return Err(self.fail(err, None).await);
+            }
+            Err(other) => {
+                let err = ApiError::internal(&self.ctx.request_id, &other);
+                return Err(self.fail(err, None).await);
+            }
+        };
+        self.actor = record.accessor.clone();
+        if !any_of.iter().any(|r| record.has_role(*r)) {
+            let err = ApiError::Forbidden {
+                request_id: self.ctx.request_id.clone(),
+                needed: any_of.to_vec(),
+                held: record.roles.clone(),
+            };
+            return Err(self.fail(err, None).await);
+        }
+        Ok(record)
+    }
+
+    /// Maps a token-store error of an authorised call.
+    pub(crate) fn auth_error(&self, e: AuthError) -> ApiError {
+        match e {
+            AuthError::UnknownAccessor => ApiError::NotFound { what: "accessor" },
+            AuthError::NoRoles => ApiError::InvalidField {
+                field: "roles",
+                message: e.to_string(),
+            },
+            AuthError::Ttl { .. } => ApiError::InvalidField {
+                field: "ttl",
+                message: e.to_string(),
+            },
+            other => ApiError::internal(&self.ctx.request_id, &other),
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! The server's configuration file (TOML); every field is documented in
+//! `docs/config.md`, and `examples/keyward.toml` is loaded by a test.
+//!
+//! Unknown fields are errors (`deny_unknown_fields`), so a misspelt option
+//! is refused instead of silently ignored. [`Config::validate`] enforces
+//! what the types cannot: plain HTTP only in dev mode or on a loopback
+//! address, dev mode only on loopback, limits within their caps.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Largest config file read.
+pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+/// Cap on `limits.max_body_bytes`: storage values are at most 1 MiB.
+pub const MAX_BODY_BYTES_CAP: usize = 8 << 20;
+/// Cap on `limits.max_concurrent_requests`.
+pub const MAX_CONCURRENCY_CAP: usize = 65_536;
+/// Cap on any duration (one year): bounds arithmetic on it.
+pub const MAX_DURATION_SECS: u64 = 365 * 24 * 3600;
+
+/// A duration written as integer seconds or as a string with a unit:
+/// `"90s"`, `"5m"`, `"2h"`, `"7d"` (Vault's convention). One helper for the
+/// config file and every API field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanDuration(pub Duration);
+
+/// Why a duration does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurationError {
+    /// Not digits followed by one of `s`, `m`, `h`, `d`.
+    #[error("invalid duration {0:?}: use seconds or a number with s, m, h or d (\"90s\", \"5m\")")]
+    Syntax(String),
+    /// Longer than [`MAX_DURATION_SECS`].
+    #[error("duration of {secs}s is above the maximum of {max}s")]
+    TooLong {
+        /// The value in seconds.
+        secs: u64,
+        /// The cap.
+        max: u64,
+    },
+}
+
+impl HumanDuration {
+    /// Parses `"90s"`, `"5m"`, `"2h"`, `"7d"` or `"120"` (seconds).
+    pub fn parse(text: &str) -> Result<Self, DurationError> {
+        let syntax = || DurationError::Syntax(text.chars().take(32).collect());
+        let (digits, unit) = match text.char_indices().last() {
+            Some((i, c)) if c.is_ascii_alphabetic() => (text.get(..i).ok_or_else(syntax)?, c),
+            _ => (text, 's'),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(syntax());
+        }
+        let n: u64 = digits.parse().map_err(|_| syntax())?;
+        let factor = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(syntax()),
+        };
+        Self::from_secs(n.checked_mul(factor).ok_or_else(syntax)?)
+    }
+
+    /// From seconds, capped at [`MAX_DURATION_SECS`].
+    pub fn from_secs(secs: u64) -> Result<Self, DurationError> {
+        if secs > MAX_DURATION_SECS {
+            return Err(DurationError::TooLong {
+                secs,
+                max: MAX_DURATION_SECS,
+            });
+        }
+        Ok(Self(Duration::from_secs(secs)))
+    }
+
+    /// Whole seconds.
+    pub fn as_secs(self) -> u64 {
+        self.0.as_secs()
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        let parsed = match Raw::deserialize(deserializer).map_err(|_| {
+            serde::de::Error::custom(
+                "expected a duration: seconds or a string like \"90s\", \"5m\"",
+            )
+        })? {
+            Raw::Secs(s) => Self::from_secs(s),
+            Raw::Text(t) => Self::parse(&t),
+        };
+        parsed.map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format!("{}s", self.0.as_secs()))
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Dev mode: root key in memory only, loopback only, plain HTTP.
+    #[serde(default)]
+    pub dev: bool,
+    /// Directory of the embedded database.
+    pub data_dir: PathBuf,
+    /// TLS certificate and key; required unless dev mode or loopback.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Seal hints.
+    #[serde(default)]
+    pub seal: SealConfig,
+    /// Request limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The audit log.
+    pub audit: AuditConfig,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// How `keyward operator init` protects the root key, by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SealType {
+    /// Shamir unseal shares.
+    #[default]
+    Shamir,
+    /// This host's TPM, with recovery shares.
+    Tpm,
+}
+
+/// `[seal]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealConfig {
+    /// The seal type `init` uses.
+    #[serde(default, rename = "type")]
+    pub kind: SealType,
+    /// Default share count for `init`.
+    #[serde(default = "default_shares")]
+    pub shares: u8,
+    /// Default threshold for `init`.
+    #[serde(default = "default_threshold")]
+    pub threshold: u8,
+}
+
+fn default_shares() -> u8 {
+    5
+}
+fn default_threshold() -> u8 {
+    3
+}
+
+impl Default for SealConfig {
+    fn default() -> Self {
+        Self {
+            kind: SealType::Shamir,
+            shares: default_shares(),
+            threshold: default_threshold(),
+        }
+    }
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body, in bytes (413 above).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Time a request may take before it is answered 503.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: HumanDuration,
+    /// Requests handled at once; more are answered 429 at once.
+    #[serde(default = "default_concurrency")]
+    pub max_concurrent_requests: usize,
+}
+
+fn default_max_body() -> usize {
+    1 << 20
+}
+fn default_request_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+fn default_concurrency() -> usize {
+    256
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: default_max_body(),
+            request_timeout: default_request_timeout(),
+            max_concurrent_requests: default_concurrency(),
+        }
+    }
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The audit log file (JSON lines, hash-chained).
+    pub path: PathBuf,
+    /// Longest wait for a record to be durable before the request fails 503.
+    #[serde(default = "default_audit_timeout")]
+    pub write_timeout: HumanDuration,
+}
+
+fn default_audit_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(2))
+}
+
+/// Why a configuration is refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is larger than [`MAX_CONFIG_BYTES`].
+    #[error("{path}: larger than {max} bytes")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The cap.
+        max: u64,
+    },
+    /// The TOML does not parse or has unknown or missing fields.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (names the field and line).
+        source: toml::de::Error,
+    },
+    /// Plain HTTP on a non-loopback address outside dev mode.
+    #[error(
+        "listen address {addr} is not loopback: configure [tls] (plain HTTP only on loopback or in dev mode)"
+    )]
+    TlsRequired {
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// Dev mode on a non-loopback address.
+    #[error("dev mode requires a loopback listen address, not {addr}")]
+    DevNotLoopback {
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// A limit is zero or above its cap.
+    #[error("limits.{field} = {value}: must be between 1 and {max}")]
+    Limit {
+        /// The field.
+        field: &'static str,
+        /// The value.
+        value: u64,
+        /// The cap.
+        max: u64,
+    },
+}
+
+impl Config {
+    /// Parses TOML text and validates it; `path` is for messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        use std::io::Read;
+        let read = |source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(read)?;
+        let mut text = String::new();
+        file.take(MAX_CONFIG_BYTES.saturating_add(1))
+            .read_to_string(&mut text)
+            .map_err(read)?;
+        if u64::try_from(text.len()).unwrap_or(u64::MAX) > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge {
+                path: path.to_owned(),
+                max: MAX_CONFIG_BYTES,
+            });
+        }
+        Self::parse(&text, path)
+    }
+
+    /// Checks what the types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let loopback = self.listen.ip().is_loopback();
+        if self.dev && !loopback {
+            return Err(ConfigError::DevNotLoopback { addr: self.listen });
+        }
+        if self.tls.is_none() && !loopback {
+            return Err(ConfigError::TlsRequired { addr: self.listen });
+        }
+        let limit = |field, value: usize, max: usize| {
+            if value == 0 || value > max {
+                return Err(ConfigError::Limit {
+                    field,
+                    value: u64::try_from(value).unwrap_or(u64::MAX),
+                    max: u64::try_from(max).unwrap_or(u64::MAX),
+                });
+            }
+            Ok(())
+        };
+        limit(
+            "max_body_bytes",
+            self.limits.max_body_bytes,
+            MAX_BODY_BYTES_CAP,
+        )?;
+        limit(
+            "max_concurrent_requests",
+            self.limits.max_concurrent_requests,
+            MAX_CONCURRENCY_CAP,
+        )?;
+        if self.limits.request_timeout.as_secs() == 0 {
+            return Err(ConfigError::Limit {
+                field: "request_timeout",
+                value: 0,
+                max: MAX_DURATION_SECS,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    const MINIMAL: &str =
+        "listen = \"127.0.0.1:8200\"\ndata_dir = \"/tmp/x\"\n[audit]\npath = \"/tmp/a.log\"\n";
+
+    #[test]
+    fn example_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/keyward.toml");
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.limits.request_timeout.as_secs(), 30);
+        assert!(config.tls.is_some());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(HumanDuration::parse("90s").unwrap().as_secs(), 90);
+        assert_eq!(HumanDuration::parse("5m").unwrap().as_secs(), 300);
+        assert_eq!(HumanDuration::parse("2h").unwrap().as_secs(), 7200);
+        assert_eq!(HumanDuration::parse("7d").unwrap().as_secs(), 604_800);
+        assert_eq!(HumanDuration::parse("12").unwrap().as_secs(), 12);
+        for bad in ["", "s", "5x", "-5s", "5 m", "1.5h", "99999999999999999999d"] {
+            assert!(
+                matches!(HumanDuration::parse(bad), Err(DurationError::Syntax(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            HumanDuration::parse("400d"),
+            Err(DurationError::TooLong { .. })
+        ));
+        let d: HumanDuration = serde_json::from_str("60").unwrap();
+        assert_eq!(d.as_secs(), 60);
+        assert!(serde_json::from_str::<HumanDuration>("true").is_err());
+    }
+
+    #[test]
+    fn minimal_and_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.limits.max_body_bytes, 1 << 20);
+        assert_eq!(c.audit.write_timeout.as_secs(), 2);
+    }
+
+    #[test]
+    fn refusals() {
+        let unknown = format!("{MINIMAL}\n[limits]\nmax_body = 5\n");
+        let Err(ConfigError::Parse { source, .. }) = parse(&unknown) else {
+            panic!()
+        };
+        assert!(source.to_string().contains("max_body"));
+        let public = MINIMAL.replace("127.0.0.1", "0.0.0.0");
+        assert!(matches!(
+            parse(&public),
+            Err(ConfigError::TlsRequired { .. })
+        ));
+        let dev_public = format!("dev = true\n{public}");
+        assert!(matches!(
+            parse(&dev_public),
+            Err(ConfigError::DevNotLoopback { .. })
+        ));
+        let zero = format!("{MINIMAL}\n[limits]\nmax_concurrent_requests = 0\n");
+        assert!(matches!(
+            parse(&zero),
+            Err(ConfigError::Limit {
+                field: "max_concurrent_requests",
+                ..
+            })
+        ));
+    }
+}
