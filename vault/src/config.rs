@@ -131,6 +131,26 @@ pub struct Config {
     pub limits: Limits,
     /// The audit log.
     pub audit: AuditConfig,
+    /// The artifact registry: Sigstore trusted root, OCI registry access.
+    #[serde(default)]
+    pub artifacts: ArtifactsConfig,
+    /// Host enrollment: EK trust, allowlist, TTL, auto-approve rules.
+    #[serde(default)]
+    pub enrollment: EnrollmentConfig,
+}
+
+/// `[artifacts]`: what artifact verification trusts and how registries
+/// are reached (see `docs/config.md`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactsConfig {
+    /// A pinned Sigstore `trusted_root.json`; default: the public-good root
+    /// embedded in `keyward-attest`.
+    #[serde(default)]
+    pub trusted_root: Option<PathBuf>,
+    /// `[artifacts.registry]`.
+    #[serde(default)]
+    pub registry: crate::artifacts::RegistrySettings,
 }
 
 /// `[tls]`.
@@ -235,6 +255,75 @@ pub struct AuditConfig {
 
 fn default_audit_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(2))
+}
+
+/// `[enrollment]`: how `POST /v1/hosts/enroll` judges a TPM (see
+/// `docs/config.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollmentConfig {
+    /// PEM or DER files, or directories of them, holding the TPM
+    /// manufacturers' EK root certificates (trust anchors).
+    #[serde(default)]
+    pub ek_roots: Vec<PathBuf>,
+    /// Files or directories of EK intermediate CA certificates (used to
+    /// build chains, never trusted on their own).
+    #[serde(default)]
+    pub ek_intermediates: Vec<PathBuf>,
+    /// Hex SHA-256 of EK public keys (DER SubjectPublicKeyInfo) that may
+    /// enroll without an EK certificate.
+    #[serde(default)]
+    pub ek_allowlist: Vec<String>,
+    /// Require extKeyUsage tcg-kp-EKCertificate on EK certificates.
+    #[serde(default)]
+    pub require_ek_eku: bool,
+    /// Refuse EK chains with a certificate past its notAfter.
+    #[serde(default)]
+    pub enforce_expiry: bool,
+    /// Accept sha1WithRSAEncryption signatures in EK chains.
+    #[serde(default = "default_true")]
+    pub allow_sha1_signatures: bool,
+    /// How long a pending enrollment waits for its activation.
+    #[serde(default = "default_enrollment_ttl")]
+    pub ttl: HumanDuration,
+    /// Rules under which an activated host is `active` at once.
+    #[serde(default)]
+    pub auto_approve: AutoApproveConfig,
+}
+
+/// `[enrollment.auto_approve]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoApproveConfig {
+    /// Subjects (as `keyward host show` prints the EK issuer) of EK
+    /// certificate issuers whose hosts are approved at once.
+    #[serde(default)]
+    pub ek_issuers: Vec<String>,
+    /// Hex SHA-256 of EK public keys approved at once.
+    #[serde(default)]
+    pub ek_hashes: Vec<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_enrollment_ttl() -> HumanDuration {
+    HumanDuration(Duration::from_secs(300))
+}
+
+impl Default for EnrollmentConfig {
+    fn default() -> Self {
+        Self {
+            ek_roots: Vec::new(),
+            ek_intermediates: Vec::new(),
+            ek_allowlist: Vec::new(),
+            require_ek_eku: false,
+            enforce_expiry: false,
+            allow_sha1_signatures: default_true(),
+            ttl: default_enrollment_ttl(),
+            auto_approve: AutoApproveConfig::default(),
+        }
+    }
 }
 
 /// Why a configuration is refused.

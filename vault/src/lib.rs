@@ -12,10 +12,12 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod artifacts;
 pub mod audit;
 pub mod auth;
 pub mod barrier;
 pub mod config;
+pub mod hosts;
 pub mod model_dir;
 pub mod oci;
 pub mod seal;

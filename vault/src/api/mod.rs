@@ -27,11 +27,15 @@
 //!
 //! # What it does not do
 //! It makes no trust decision about evidence (that is `keyward-attest`),
-//! and does not yet serve hosts, artifacts, policies or secrets.
+//! and does not yet serve the release path (attestation, sessions, secrets,
+//! leases); hosts ([`hosts`]), signing policies and artifacts are served.
 
+pub mod artifacts;
 pub mod error;
 pub mod extract;
+pub mod hosts;
 pub mod metrics;
+pub mod policies;
 mod serve;
 pub mod sys;
 pub mod token;
@@ -78,6 +82,12 @@ pub const ROUTES: &[&str] = &[
     "/v1/auth/token/lookup",
     "/v1/auth/token/revoke",
     "/v1/auth/token/revoke-self",
+    "/v1/policies/signing",
+    "/v1/artifacts",
+    "/v1/artifacts/images",
+    "/v1/artifacts/models",
+    "/v1/hosts",
+    "/v1/hosts/enroll",
     "/v1/openapi.json",
     "/metrics",
 ];
@@ -111,6 +121,10 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Request limits.
     pub limits: Limits,
+    /// Host enrollment settings (`[enrollment]`).
+    pub enrollment: crate::hosts::EnrollmentSlot,
+    /// Artifact registry settings (`[artifacts]`) and commit lock.
+    pub artifacts: crate::artifacts::ArtifactSettings,
 }
 
 impl AppState {
@@ -129,6 +143,8 @@ impl AppState {
             audit,
             metrics: Metrics::default(),
             limits,
+            enrollment: crate::hosts::EnrollmentSlot::default(),
+            artifacts: crate::artifacts::ArtifactSettings::default(),
         }))
     }
 
@@ -181,6 +197,23 @@ pub(crate) fn new_request_id() -> String {
         token::lookup,
         token::revoke,
         token::revoke_self,
+        hosts::enroll,
+        hosts::activate,
+        hosts::list,
+        hosts::show,
+        hosts::approve,
+        hosts::revoke,
+        hosts::set_boot_policy,
+        hosts::set_labels,
+        policies::put,
+        policies::get,
+        policies::list,
+        policies::delete,
+        artifacts::register_image,
+        artifacts::register_model,
+        artifacts::list,
+        artifacts::show,
+        artifacts::revoke,
     )
 )]
 pub struct ApiDoc;
@@ -200,6 +233,32 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/auth/token/lookup", post(token::lookup))
         .route("/v1/auth/token/revoke", post(token::revoke))
         .route("/v1/auth/token/revoke-self", post(token::revoke_self))
+        .route("/v1/policies/signing", get(policies::list))
+        .route(
+            "/v1/policies/signing/{kind}/{name}",
+            get(policies::get)
+                .put(policies::put)
+                .delete(policies::delete),
+        )
+        .route("/v1/artifacts", get(artifacts::list))
+        .route("/v1/artifacts/images", post(artifacts::register_image))
+        .route("/v1/artifacts/models", post(artifacts::register_model))
+        .route("/v1/artifacts/{digest}", get(artifacts::show))
+        .route("/v1/artifacts/{digest}/revoke", post(artifacts::revoke))
+        .route("/v1/hosts", get(hosts::list))
+        .route("/v1/hosts/enroll", post(hosts::enroll))
+        .route("/v1/hosts/enroll/{id}/activate", post(hosts::activate))
+        .route("/v1/hosts/{id}", get(hosts::show))
+        .route("/v1/hosts/{id}/approve", post(hosts::approve))
+        .route("/v1/hosts/{id}/revoke", post(hosts::revoke))
+        .route(
+            "/v1/hosts/{id}/boot-policy",
+            axum::routing::put(hosts::set_boot_policy),
+        )
+        .route(
+            "/v1/hosts/{id}/labels",
+            axum::routing::put(hosts::set_labels),
+        )
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .fallback(not_found)

@@ -64,6 +64,12 @@ pub enum ServeError {
     /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
+    /// The `[enrollment]` section's certificates or lists are unusable.
+    #[error("enrollment: {0}")]
+    Enrollment(#[from] crate::hosts::EnrollmentConfigError),
+    /// The `[artifacts]` section's trusted root or registry settings are unusable.
+    #[error("artifacts: {0}")]
+    Artifacts(#[from] crate::artifacts::SettingsError),
     /// Serving failed.
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
@@ -84,7 +90,13 @@ pub async fn open_state(config: &Config) -> Result<AppState, ServeError> {
         &config.audit.path,
         config.audit.write_timeout.0,
     )?);
-    Ok(AppState::new(storage, seal, audit, config.limits.clone()))
+    let state = AppState::new(storage, seal, audit, config.limits.clone());
+    state
+        .enrollment
+        .configure(crate::hosts::EnrollmentSettings::load(&config.enrollment)?);
+    state.artifacts.configure(config.artifacts.clone());
+    state.artifacts.verifiers()?;
+    Ok(state)
 }
 
 /// Dev mode: initialises in memory and creates a root token (admin, no

@@ -1,9 +1,12 @@
 //! The `keyward` command tree. Each noun is a module; a command returns an
 //! [`Exit`] so `main` is the only place that terminates the process.
 
+pub(crate) mod artifact;
 pub(crate) mod audit;
 pub(crate) mod debug;
+pub(crate) mod host;
 pub(crate) mod operator;
+pub(crate) mod policy;
 pub(crate) mod server;
 pub(crate) mod token;
 
@@ -39,6 +42,15 @@ pub(crate) enum Command {
     /// Offline checks of the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Enroll this host's TPM; approve, list, show and revoke hosts.
+    #[command(subcommand)]
+    Host(host::HostCommand),
+    /// Register, list, show and revoke signed images and model versions.
+    #[command(subcommand)]
+    Artifact(artifact::ArtifactCommand),
+    /// Signing policies.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// How a command ended.
@@ -70,6 +82,9 @@ pub(crate) fn run(cli: Cli) -> Exit {
         Command::Operator(cmd) => operator::run(cmd),
         Command::Token(cmd) => token::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
+        Command::Host(cmd) => host::run(cmd),
+        Command::Artifact(cmd) => artifact::run(cmd),
+        Command::Policy(cmd) => policy::run(cmd),
     }
 }
 
