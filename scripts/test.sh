@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 
 jobs="${CARGO_BUILD_JOBS:-2}"
 
-swtpm_pids() { { ps -C swtpm -o pid=,stat= 2>/dev/null || true; } | awk '$2 !~ /^Z/ {print $1}' | sort; }
+# Orphaned swtpm processes (reparented to PID 1, not zombies): what a test
+# that forgot to stop its TPM leaves behind. Those of a concurrent test run
+# still have their test process as parent and are not counted.
+swtpm_pids() { { ps -C swtpm -o pid=,ppid=,stat= 2>/dev/null || true; } | awk '$2 == 1 && $3 !~ /^Z/ {print $1}' | sort; }
 before="$(swtpm_pids)"
 
 cargo test --workspace --locked -j "$jobs"

@@ -188,6 +188,11 @@ pub struct SealConfig {
     /// Default threshold for `init`.
     #[serde(default = "default_threshold")]
     pub threshold: u8,
+    /// The TCTI of this host's TPM (`device:/dev/tpmrm0`,
+    /// `swtpm:path=…`). When set, `POST /v1/sys/init` accepts
+    /// `"type": "tpm"`, and a TPM-sealed vault unseals itself at startup.
+    #[serde(default)]
+    pub tcti: Option<String>,
 }
 
 fn default_shares() -> u8 {
@@ -203,6 +208,7 @@ impl Default for SealConfig {
             kind: SealType::Shamir,
             shares: default_shares(),
             threshold: default_threshold(),
+            tcti: None,
         }
     }
 }
@@ -368,6 +374,12 @@ pub enum ConfigError {
         /// The address.
         addr: SocketAddr,
     },
+    /// `seal.tcti` is not a TCTI the TPM layer accepts.
+    #[error("seal.tcti = {tcti:?}: not a supported TCTI (device:…, swtpm:…, mssim:…, tabrmd:…)")]
+    SealTcti {
+        /// The value given.
+        tcti: String,
+    },
     /// A limit is zero or above its cap.
     #[error("limits.{field} = {value}: must be between 1 and {max}")]
     Limit {
@@ -420,6 +432,13 @@ impl Config {
         }
         if self.tls.is_none() && !loopback {
             return Err(ConfigError::TlsRequired { addr: self.listen });
+        }
+        // Checked here so a typo fails at startup, not at the first init or
+        // restart; the TPM layer refuses keys libtss2 would ignore.
+        if let Some(tcti) = &self.seal.tcti
+            && keyward_hardware::parse_tcti(tcti).is_err()
+        {
+            return Err(ConfigError::SealTcti { tcti: tcti.clone() });
         }
         let limit = |field, value: usize, max: usize| {
             if value == 0 || value > max {
@@ -498,6 +517,12 @@ mod tests {
         let c = parse(MINIMAL).unwrap();
         assert_eq!(c.limits.max_body_bytes, 1 << 20);
         assert_eq!(c.audit.write_timeout.as_secs(), 2);
+        assert_eq!(c.seal.tcti, None);
+        let tpm = parse(&format!(
+            "{MINIMAL}[seal]\ntcti = \"swtpm:path=/run/t.sock\"\n"
+        ))
+        .unwrap();
+        assert_eq!(tpm.seal.tcti.as_deref(), Some("swtpm:path=/run/t.sock"));
     }
 
     #[test]
@@ -517,6 +542,8 @@ mod tests {
             parse(&dev_public),
             Err(ConfigError::DevNotLoopback { .. })
         ));
+        let tcti = format!("{MINIMAL}\n[seal]\ntcti = \"swtpm:bogus=1\"\n");
+        assert!(matches!(parse(&tcti), Err(ConfigError::SealTcti { .. })));
         let zero = format!("{MINIMAL}\n[limits]\nmax_concurrent_requests = 0\n");
         assert!(matches!(
             parse(&zero),

@@ -20,7 +20,7 @@
 //!   without a needed role 403 — both uniform, with the request id; the
 //!   exact reason goes to the audit log;
 //! - writes audit records for every request on `sys` (init, unseal, seal,
-//!   audit-hash) and `auth/token` paths, failing closed (see
+//!   rotate, audit-hash) and `auth/token` paths, failing closed (see
 //!   [`crate::audit`] for the attempt/outcome semantics);
 //! - serves Prometheus metrics at `/metrics` and the OpenAPI document,
 //!   generated from the handlers by `utoipa`, at `/v1/openapi.json`.
@@ -76,6 +76,7 @@ pub const ROUTES: &[&str] = &[
     "/v1/sys/init",
     "/v1/sys/unseal",
     "/v1/sys/seal",
+    "/v1/sys/rotate",
     "/v1/sys/audit-hash",
     "/v1/auth/token/create",
     "/v1/auth/token/lookup-self",
@@ -125,6 +126,8 @@ pub struct Inner {
     pub enrollment: crate::hosts::EnrollmentSlot,
     /// Artifact registry settings (`[artifacts]`) and commit lock.
     pub artifacts: crate::artifacts::ArtifactSettings,
+    /// The TPM the root key may be sealed to (`seal.tcti`).
+    pub seal_tpm: sys::TpmSlot,
 }
 
 impl AppState {
@@ -145,6 +148,7 @@ impl AppState {
             limits,
             enrollment: crate::hosts::EnrollmentSlot::default(),
             artifacts: crate::artifacts::ArtifactSettings::default(),
+            seal_tpm: sys::TpmSlot::default(),
         }))
     }
 
@@ -191,6 +195,7 @@ pub(crate) fn new_request_id() -> String {
         sys::init,
         sys::unseal,
         sys::seal,
+        sys::rotate,
         sys::audit_hash,
         token::create,
         token::lookup_self,
@@ -227,6 +232,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/sys/init", post(sys::init))
         .route("/v1/sys/unseal", post(sys::unseal))
         .route("/v1/sys/seal", post(sys::seal))
+        .route("/v1/sys/rotate", post(sys::rotate))
         .route("/v1/sys/audit-hash", post(sys::audit_hash))
         .route("/v1/auth/token/create", post(token::create))
         .route("/v1/auth/token/lookup-self", get(token::lookup_self))

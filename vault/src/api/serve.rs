@@ -18,12 +18,13 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::sys::{close_tpm, open_tpm};
 use super::{AppState, app, now_secs};
 use crate::audit::{AuditError, AuditKey, AuditLog};
 use crate::auth::{AuthError, Role, TokenSecret};
 use crate::barrier::BarrierLimits;
 use crate::config::{Config, TlsConfig};
-use crate::seal::{DevModeWarning, Seal, SealError};
+use crate::seal::{DevModeWarning, Seal, SealError, SealKind};
 use crate::storage::{SledConfig, SledStorage, Storage, StorageError};
 
 /// Longest a TLS handshake may take before the connection is dropped.
@@ -96,7 +97,53 @@ pub async fn open_state(config: &Config) -> Result<AppState, ServeError> {
         .configure(crate::hosts::EnrollmentSettings::load(&config.enrollment)?);
     state.artifacts.configure(config.artifacts.clone());
     state.artifacts.verifiers()?;
+    state.seal_tpm.configure(config.seal.tcti.clone());
+    auto_unseal(&state).await;
     Ok(state)
+}
+
+/// At startup, a TPM-sealed vault unseals itself with the configured TPM.
+/// A refusal (changed PCRs, another TPM, no TPM) is not fatal: the server
+/// starts sealed and says why on stderr, and the recovery shares unseal it
+/// through `/v1/sys/unseal`.
+async fn auto_unseal(state: &AppState) {
+    let status = state.seal.status();
+    if status.kind != Some(SealKind::Tpm) || !status.sealed {
+        return;
+    }
+    let Some(tcti) = state.seal_tpm.tcti() else {
+        eprintln!(
+            "keyward: the vault is sealed to a TPM but seal.tcti is not configured; \
+             it stays sealed until the recovery shares are submitted"
+        );
+        return;
+    };
+    let result = async {
+        let tpm = open_tpm(tcti.clone()).await?;
+        let unsealed = state.seal.auto_unseal(&tpm).await;
+        close_tpm(tpm).await;
+        unsealed
+    }
+    .await;
+    if let Err(e) = result {
+        eprintln!(
+            "keyward: TPM auto-unseal with {tcti} failed: {e}; the vault stays sealed \
+             until the recovery shares are submitted"
+        );
+        return;
+    }
+    match AuditKey::load_or_create(&state.storage, state.seal.barrier()).await {
+        Ok(key) => {
+            state.audit.set_key(key);
+            eprintln!("keyward: unsealed with the TPM ({tcti})");
+        }
+        Err(e) => {
+            // Without the audit key, records could not hash their leaves:
+            // seal again rather than serve.
+            state.seal.seal();
+            eprintln!("keyward: audit key unavailable after TPM unseal ({e}); sealed again");
+        }
+    }
 }
 
 /// Dev mode: initialises in memory and creates a root token (admin, no

@@ -1,4 +1,4 @@
-//! `keyward operator init|unseal|seal|status`, and the HTTP client the
+//! `keyward operator init|unseal|seal|status|rotate`, and the HTTP client the
 //! server-facing commands share ([`ClientArgs`], [`Client`]).
 
 use std::io::{BufRead, Write};
@@ -199,11 +199,28 @@ pub(crate) fn text(value: &Value) -> String {
     }
 }
 
+/// `keyward operator init --type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum InitKind {
+    /// Shamir unseal shares.
+    Shamir,
+    /// Sealed to the server's TPM, with recovery shares.
+    Tpm,
+}
+
 /// Operator commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum OperatorCommand {
-    /// Initialise the vault: prints the unseal shares and the root token once.
+    /// Initialise the vault: prints the unseal (or, with `--type tpm`,
+    /// recovery) shares and the root token once.
     Init {
+        /// How the root key is protected: `tpm` seals it to the server's
+        /// TPM (`seal.tcti` in its config) and issues recovery shares.
+        #[arg(long = "type", value_enum, default_value = "shamir")]
+        kind: InitKind,
+        /// PCRs to seal to with `--type tpm`, `bank:i,j,…` (server default `sha256:0,2,4,7`).
+        #[arg(long, requires = "kind")]
+        pcrs: Option<String>,
         /// Shares to issue.
         #[arg(long, default_value_t = 5)]
         shares: u8,
@@ -233,6 +250,11 @@ pub(crate) enum OperatorCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Rotate the barrier keyring (admin token): new writes use a new key term.
+    Rotate {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 fn status_rows(v: &Value) -> Vec<(&'static str, String)> {
@@ -251,25 +273,45 @@ pub(crate) fn run(cmd: OperatorCommand) -> Exit {
     block_on(async move {
         match cmd {
             OperatorCommand::Init {
+                kind,
+                pcrs,
                 shares,
                 threshold,
                 client,
             } => {
                 let client = Client::new(&client)?;
+                let body = match kind {
+                    InitKind::Shamir => {
+                        if pcrs.is_some() {
+                            return Err("--pcrs applies only to --type tpm".to_owned());
+                        }
+                        json!({"secret_shares": shares, "secret_threshold": threshold})
+                    }
+                    InitKind::Tpm => {
+                        let mut body = json!({
+                            "type": "tpm",
+                            "recovery_shares": shares,
+                            "recovery_threshold": threshold,
+                        });
+                        if let (Some(pcrs), Some(map)) = (pcrs, body.as_object_mut()) {
+                            map.insert("pcrs".to_owned(), Value::String(pcrs));
+                        }
+                        body
+                    }
+                };
                 let v = client
-                    .call(
-                        reqwest::Method::POST,
-                        "/v1/sys/init",
-                        Some(json!({"secret_shares": shares, "secret_threshold": threshold})),
-                    )
+                    .call(reqwest::Method::POST, "/v1/sys/init", Some(body))
                     .await?;
-                let keys: Vec<String> = field(&v, "keys")
+                let (list, label) = match kind {
+                    InitKind::Shamir => ("keys", "Unseal Key"),
+                    InitKind::Tpm => ("recovery_keys", "Recovery Key"),
+                };
+                let keys: Vec<String> = field(&v, list)
                     .as_array()
                     .map(|k| k.iter().map(text).collect())
                     .unwrap_or_default();
-                let labels: Vec<String> = (1..=keys.len())
-                    .map(|i| format!("Unseal Key {i}"))
-                    .collect();
+                let labels: Vec<String> =
+                    (1..=keys.len()).map(|i| format!("{label} {i}")).collect();
                 let mut rows: Vec<(&str, String)> = labels
                     .iter()
                     .map(String::as_str)
@@ -282,10 +324,17 @@ pub(crate) fn run(cmd: OperatorCommand) -> Exit {
                 ));
                 client.print(&v, &rows);
                 if client.format == Format::Table {
-                    eprintln!(
-                        "\nThe shares and the root token are shown only now. Give each share to a \
-                         different operator; {threshold} of them unseal the vault."
-                    );
+                    match kind {
+                        InitKind::Shamir => eprintln!(
+                            "\nThe shares and the root token are shown only now. Give each share \
+                             to a different operator; {threshold} of them unseal the vault."
+                        ),
+                        InitKind::Tpm => eprintln!(
+                            "\nThe vault unseals itself with its TPM while the sealed PCRs keep \
+                             their values. The recovery shares and the root token are shown only \
+                             now; {threshold} recovery shares unseal the vault when the TPM refuses."
+                        ),
+                    }
                 }
                 Ok(Exit::Ok)
             }
@@ -327,6 +376,14 @@ pub(crate) fn run(cmd: OperatorCommand) -> Exit {
                     .call(reqwest::Method::GET, "/v1/sys/seal-status", None)
                     .await?;
                 client.print(&v, &status_rows(&v));
+                Ok(Exit::Ok)
+            }
+            OperatorCommand::Rotate { client } => {
+                let client = Client::new(&client)?;
+                let v = client
+                    .call(reqwest::Method::POST, "/v1/sys/rotate", None)
+                    .await?;
+                client.print(&v, &[("Key Term", text(field(&v, "term")))]);
                 Ok(Exit::Ok)
             }
         }
