@@ -28,7 +28,7 @@
 //! # What it does not do
 //! It makes no trust decision about evidence (that is `keyward-attest`),
 //! and does not yet serve the release path (attestation, sessions, secrets,
-//! leases); hosts ([`hosts`]), signing policies and artifacts are served.
+//! leases); hosts, signing policies and artifacts are served.
 
 pub mod artifacts;
 pub mod error;
