@@ -21,6 +21,9 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+use common::{Server, free_port};
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -36,52 +39,6 @@ const WRITERS: usize = 4;
 /// Acknowledged writes to wait for before the kill.
 const ACKED_BEFORE_KILL: usize = 200;
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
-
-/// Kills the server if a test fails before stopping it.
-struct Server(Option<Child>);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Server {
-    /// Stops the server with SIGTERM by PID and waits for a clean exit.
-    fn stop(mut self) {
-        let mut child = self.0.take().unwrap();
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                assert!(status.success(), "server exited with {status}");
-                return;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("server did not stop on SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn write_config(dir: &Path, audit: &Path) -> (std::path::PathBuf, String) {
     let port = free_port();

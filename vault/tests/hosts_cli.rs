@@ -7,10 +7,13 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+use common::{Server, failed_with, free_port, keyward, ok_json};
+
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -20,81 +23,6 @@ use keyward_hardware::harness::SimHost;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_keyward");
-
-/// Kills the server if a test fails before stopping it.
-struct Server(Option<Child>);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Server {
-    /// Stops the server with SIGTERM by PID and waits for a clean exit.
-    fn stop(mut self) {
-        let mut child = self.0.take().unwrap();
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                assert!(status.success(), "server exited with {status}");
-                return;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("server did not stop on SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn keyward(addr: &str, token: Option<&str>, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env("KEYWARD_ADDR", addr)
-        .env_remove("KEYWARD_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(t) = token {
-        cmd.env("KEYWARD_TOKEN", t);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn ok_json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// Starts a server whose `[enrollment]` trusts `host`'s EK CA.
 fn start(dir: &Path, host: &SimHost) -> (Server, String) {
@@ -136,12 +64,6 @@ fn start(dir: &Path, host: &SimHost) -> (Server, String) {
         std::thread::sleep(Duration::from_millis(100));
     }
     (server, addr)
-}
-
-fn failed_with(out: &Output, text: &str) {
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(text), "{stderr}");
 }
 
 #[test]
