@@ -9,11 +9,12 @@
 //! regular file followed by `fdatasync`, and a signal cannot split a write
 //! to a regular file, so a SIGKILL leaves only complete lines; the chain of
 //! those verifies in full. A torn last line can only come from a power
-//! loss or a failing disk; the server then refuses to start (the chain is
-//! checked when the log opens) and `keyward audit verify` names the line as
-//! not terminated. [`a_torn_audit_tail_is_reported_and_refused`] pins that
-//! behaviour: the unacknowledged partial tail is not silently accepted,
-//! and chain verification of complete lines is not weakened.
+//! loss or a failing disk; its request was never acknowledged.
+//! [`a_torn_audit_tail_is_recovered_on_start`] pins what happens then:
+//! `keyward audit verify` (read-only) names the line as an unterminated,
+//! recoverable tail; the server cuts it off and appends a `recovery` record
+//! with the byte count and SHA-256, after which the log verifies; and a
+//! corrupted *complete* line still makes the server refuse to start.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -350,8 +351,44 @@ async fn sigkill_mid_stream_loses_no_acknowledged_write() {
     );
 }
 
+fn audit_verify(audit: &Path) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .args(["audit", "verify"])
+        .arg(audit)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Starts the server over `dir` and waits for it to exit on its own.
+async fn refused_start(dir: &Path) -> String {
+    let (config, _) = write_config(dir, &dir.join("audit.log"));
+    let mut child = Server(Some(spawn(dir, &config)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.0.as_mut().unwrap().try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server started over a broken audit log"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    child.0 = None;
+    assert!(!status.success());
+    std::fs::read_to_string(dir.join("server.err")).unwrap()
+}
+
 #[tokio::test]
-async fn a_torn_audit_tail_is_reported_and_refused() {
+async fn a_torn_audit_tail_is_recovered_on_start() {
     let http = reqwest::Client::new();
     let dir = tempfile::tempdir().unwrap();
     let (server, addr) = start(&http, dir.path()).await;
@@ -370,45 +407,68 @@ async fn a_torn_audit_tail_is_reported_and_refused() {
     // What a power loss mid-write could leave: a record without its newline.
     let audit = dir.path().join("audit.log");
     let lines = std::fs::read_to_string(&audit).unwrap().lines().count();
+    let tail: &[u8] = b"{\"type\":\"record\",\"seq\":";
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(&audit)
         .unwrap();
-    std::io::Write::write_all(&mut file, b"{\"type\":\"record\",\"seq\":").unwrap();
+    std::io::Write::write_all(&mut file, tail).unwrap();
     drop(file);
 
-    let verify = Command::new(BIN)
-        .args(["audit", "verify"])
-        .arg(&audit)
-        .output()
-        .unwrap();
-    assert!(!verify.status.success());
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    let (code, text) = audit_verify(&audit);
+    assert_eq!(code, Some(1), "{text}");
     assert!(
-        text.contains(&format!("line {}: line is not terminated", lines + 1)),
+        text.contains(&format!(
+            "line {}: unterminated last line: recoverable by restarting the server",
+            lines + 1
+        )),
         "{text}"
     );
 
-    // The server does not start over it: it exits with the broken link.
-    let (config, _) = write_config(dir.path(), &audit);
-    let mut child = Server(Some(spawn(dir.path(), &config)));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.0.as_mut().unwrap().try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "server started over a torn audit log"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    child.0 = None;
-    assert!(!status.success());
+    // The server starts over it, cutting the tail and recording the cut.
+    let (server, addr) = start(&http, dir.path()).await;
+    let (status, s) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{addr}/v1/sys/seal-status"),
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{s}");
+    server.stop();
     let err = std::fs::read_to_string(dir.path().join("server.err")).unwrap();
-    assert!(err.contains("not terminated"), "{err}");
+    assert!(err.contains(&format!("({} bytes", tail.len())), "{err}");
+
+    let (code, text) = audit_verify(&audit);
+    assert_eq!(code, Some(0), "{text}");
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let recovery: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["type"] == "recovery")
+        .collect();
+    assert_eq!(recovery.len(), 1, "{text}");
+    assert_eq!(recovery[0]["line"], lines + 1);
+    assert_eq!(recovery[0]["truncated_bytes"], tail.len());
+    assert_eq!(
+        recovery[0]["truncated_sha256"],
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, tail))
+    );
+    assert!(!text.contains("\"seq\":{"), "the torn bytes are gone");
+
+    // A corrupted complete line still refuses the start.
+    let mut edited: Vec<String> = text.lines().map(str::to_owned).collect();
+    assert!(edited.len() >= 3, "{text}");
+    edited[1] = edited[1].replacen("\"outcome\":", "\"outcome_\":", 1);
+    let corrupted = format!("{}\n", edited.join("\n"));
+    assert_ne!(corrupted, text);
+    std::fs::write(&audit, &corrupted).unwrap();
+    let err = refused_start(dir.path()).await;
+    assert!(
+        err.contains("line 3: `prev` does not match the SHA-256 of line 2"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&audit).unwrap(), corrupted);
 }

@@ -564,6 +564,164 @@ async fn models_key_and_certificate_modes() {
     assert_eq!(body["artifacts"].as_array().unwrap().len(), 2);
 }
 
+/// The signed resources of a model signature, from its DSSE payload, as a
+/// registration manifest.
+fn signed_manifest(signature: &Value) -> Vec<Value> {
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(signature["dsseEnvelope"]["payload"].as_str().unwrap())
+        .unwrap();
+    let statement: Value = serde_json::from_slice(&payload).unwrap();
+    statement["predicate"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["algorithm"], "sha256");
+            json!({"name": r["name"], "digest": format!("sha256:{}", r["digest"].as_str().unwrap())})
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn model_manifest_must_equal_the_signed_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = open(dir.path()).await;
+    let (_, root) = v.init().await;
+    let release = v.token(&root, "release").await;
+    v.put_policy(&release, "model", "ml-key", key_model_policy())
+        .await;
+    let signature = model_sig("key-v11.sig");
+    let good = signed_manifest(&signature);
+    assert_eq!(good.len(), 4);
+    let register = |manifest: Option<Vec<Value>>| {
+        let mut body =
+            json!({"version": MODEL_V11, "signature": signature.clone(), "policy": "ml-key"});
+        if let Some(m) = manifest {
+            body["manifest"] = Value::Array(m);
+        }
+        body
+    };
+
+    // One digest changed: 400 naming the file, nothing stored.
+    let mut changed = good.clone();
+    let weights = changed
+        .iter_mut()
+        .find(|e| e["name"] == "weights.bin")
+        .unwrap();
+    weights["digest"] = json!(format!("sha256:{}", "00".repeat(32)));
+    let (status, body) = v
+        .call(
+            "POST",
+            "/v1/artifacts/models",
+            &release,
+            Some(register(Some(changed))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        error_text(&body),
+        "manifest: weights.bin: digest differs from the signed digest"
+    );
+    assert_eq!(v.artifact_count().await, 0);
+
+    // A signed file left out.
+    let missing: Vec<Value> = good
+        .iter()
+        .filter(|e| e["name"] != "tokenizer/vocab.txt")
+        .cloned()
+        .collect();
+    let (status, body) = v
+        .call(
+            "POST",
+            "/v1/artifacts/models",
+            &release,
+            Some(register(Some(missing))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        error_text(&body),
+        "manifest: tokenizer/vocab.txt: signed but missing from the manifest"
+    );
+    assert_eq!(v.artifact_count().await, 0);
+
+    // A file the signature does not cover.
+    let mut extra = good.clone();
+    extra.push(json!({"name": "tokenizer/merges.txt",
+        "digest": format!("sha256:{}", "11".repeat(32))}));
+    let (status, body) = v
+        .call(
+            "POST",
+            "/v1/artifacts/models",
+            &release,
+            Some(register(Some(extra))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        error_text(&body),
+        "manifest: tokenizer/merges.txt: not in the signature"
+    );
+    assert_eq!(v.artifact_count().await, 0);
+
+    // A malformed digest names the file too.
+    let mut malformed = good.clone();
+    malformed[0]["digest"] = json!("md5:00");
+    let (status, body) = v
+        .call(
+            "POST",
+            "/v1/artifacts/models",
+            &release,
+            Some(register(Some(malformed))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        error_text(&body).starts_with("manifest: config.json: digest must be"),
+        "{body}"
+    );
+    assert_eq!(v.artifact_count().await, 0);
+
+    // The signed list (in another order): stored and returned in lookup.
+    let mut reordered = good.clone();
+    reordered.reverse();
+    let (status, body) = v
+        .call(
+            "POST",
+            "/v1/artifacts/models",
+            &release,
+            Some(register(Some(reordered.clone()))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["manifest"], Value::Array(reordered.clone()));
+    let (status, body) = v
+        .call("GET", &format!("/v1/artifacts/{MODEL_V11}"), &release, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["manifest"], Value::Array(reordered));
+    assert_eq!(v.artifact_count().await, 1);
+
+    // Without a manifest, as before: no `manifest` in the record.
+    let dir = tempfile::tempdir().unwrap();
+    let v = open(dir.path()).await;
+    let (_, root) = v.init().await;
+    let release = v.token(&root, "release").await;
+    v.put_policy(&release, "model", "ml-key", key_model_policy())
+        .await;
+    let (status, body) = v
+        .call(
+            "POST",
+            "/v1/artifacts/models",
+            &release,
+            Some(register(None)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("manifest").is_none(), "{body}");
+}
+
 #[tokio::test]
 async fn bad_input_is_refused_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();

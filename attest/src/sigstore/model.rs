@@ -496,6 +496,15 @@ impl VerifiedModelSignature {
         &self.version
     }
 
+    /// The signed resources as (name, algorithm, digest), in name order;
+    /// names as the signature has them after normalization (shards as
+    /// `path:start:end`).
+    pub fn resources(&self) -> impl Iterator<Item = (&str, &str, &[u8])> + '_ {
+        self.resources.iter().map(|(name, (algorithm, digest))| {
+            (name.as_str(), algorithm.as_str(), digest.as_slice())
+        })
+    }
+
     /// Accepts the signature for a model known by its root digest only
     /// (registration without the files): the signed root digest must equal
     /// `expected_root`.
@@ -1161,6 +1170,40 @@ fn verify_with_certificate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resources_are_the_signed_list() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/model-signing");
+        let key = std::fs::read_to_string(format!("{dir}/keys/signer.pub")).unwrap();
+        let policy = SigningPolicy::from_json(
+            serde_json::json!({"kind": "model",
+                "predicate_types": [crate::sigstore::PREDICATE_MODEL_SIGNING_V1],
+                "keys": [{"key_id": "release", "public_key": key}]})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let signature = std::fs::read(format!("{dir}/signatures/key-v11.sig")).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let verified =
+            verify_model_signature(&TrustRoot::production().unwrap(), &policy, &signature, now)
+                .unwrap();
+        let resources: Vec<(&str, &str, &[u8])> = verified.resources().collect();
+        let names: Vec<&str> = resources.iter().map(|r| r.0).collect();
+        assert_eq!(names.len(), verified.version().resource_count());
+        assert!(names.contains(&"weights.bin"), "{names:?}");
+        let weights = std::fs::read(format!("{dir}/model/weights.bin")).unwrap();
+        let (_, algorithm, digest) = resources
+            .iter()
+            .find(|r| r.0 == "weights.bin")
+            .copied()
+            .unwrap();
+        assert_eq!(algorithm, "sha256");
+        assert_eq!(digest, sha256(&weights).as_slice());
+    }
 
     #[test]
     fn resource_names_normalize_like_pure_posix_path() {

@@ -7,6 +7,12 @@
 //! needs it to fix the signature, not an anonymous prober. Nothing is
 //! stored then. Audit records carry the SHA-256 of an uploaded bundle, not
 //! the bundle (it can be megabytes and holds nothing secret).
+//!
+//! A model registration may carry the model's file list (`manifest`). It
+//! must equal the verified signature's resource list exactly, or the
+//! registration fails with 400 naming the first differing file and nothing
+//! is stored; a matching manifest is stored with the artifact so later
+//! checks of a model directory can name the changed file.
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -20,8 +26,8 @@ use super::extract::{RawBody, RequestContext};
 use super::policies::store_error;
 use super::{AppState, Call, now_secs};
 use crate::artifacts::{
-    self, ArtifactRecord, Kind, MAX_NAME_LEN, Registration, Source, Verifiers, parse_digest,
-    valid_policy_name,
+    self, ArtifactRecord, Kind, MAX_NAME_LEN, ManifestEntry, Registration, Source, Verifiers,
+    check_manifest, parse_digest, valid_policy_name,
 };
 use crate::auth::Role;
 
@@ -67,6 +73,10 @@ pub(crate) struct RegisterModelRequest {
     /// A name for the model (default: the signed subject name).
     #[serde(default)]
     name: Option<String>,
+    /// The model's files; when given, must equal the signed resource list
+    /// exactly, and is stored with the artifact.
+    #[serde(default)]
+    manifest: Option<Vec<ManifestEntry>>,
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
@@ -251,6 +261,7 @@ pub(crate) async fn register_image(
         policy: req.policy.clone(),
         now: now_secs(),
         by: caller.accessor.clone(),
+        manifest: None,
     };
     commit(
         &state,
@@ -353,7 +364,8 @@ pub(crate) async fn register_model(
         Ok(parsed) => parsed,
         Err(e) => return Err(call.fail(e, None).await),
     };
-    let mut summary = json!({ "version": req.version, "policy": req.policy, "name": req.name });
+    let mut summary = json!({ "version": req.version, "policy": req.policy, "name": req.name,
+        "manifest_entries": req.manifest.as_ref().map(Vec::len) });
     let rid = ctx.request_id.clone();
     let prepared = async {
         let root = parse_digest(&req.version)
@@ -382,21 +394,28 @@ pub(crate) async fn register_model(
         Err(e) => return Err(call.fail(e, Some(summary)).await),
     };
     let now = now_secs();
+    let manifest = req.manifest.clone();
     let result = blocking(&rid, move || {
         keyward_attest::sigstore::model::verify_model_signature(&v.trust, &policy, &bytes, now)
+            .map_err(|e| invalid("signature", format!("signature verification failed: {e}")))
             .and_then(|m| {
+                // Checked against the verified resource list, before the
+                // root digest: a manifest is only stored when it is exactly
+                // what was signed.
+                if let Some(manifest) = &manifest {
+                    check_manifest(manifest, m.resources())
+                        .map_err(|e| invalid("manifest", e.to_string()))?;
+                }
                 let name = m.version().name().to_owned();
-                m.for_root_digest(&root).map(|a| (a, name))
+                m.for_root_digest(&root).map(|a| (a, name)).map_err(|e| {
+                    invalid("signature", format!("signature verification failed: {e}"))
+                })
             })
     })
     .await;
     let (verified, signed_name) = match result {
         Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            let err = invalid("signature", format!("signature verification failed: {e}"));
-            return Err(call.fail(err, Some(summary)).await);
-        }
-        Err(e) => return Err(call.fail(e, Some(summary)).await),
+        Ok(Err(e)) | Err(e) => return Err(call.fail(e, Some(summary)).await),
     };
     let name = req.name.clone().or_else(|| {
         (!signed_name.is_empty() && signed_name.len() <= MAX_NAME_LEN).then_some(signed_name)
@@ -408,6 +427,7 @@ pub(crate) async fn register_model(
         policy: req.policy.clone(),
         now: now_secs(),
         by: caller.accessor.clone(),
+        manifest: req.manifest,
     };
     commit(
         &state,

@@ -91,6 +91,15 @@ pub async fn open_state(config: &Config) -> Result<AppState, ServeError> {
         &config.audit.path,
         config.audit.write_timeout.0,
     )?);
+    if let Some(r) = audit.recovered() {
+        eprintln!(
+            "keyward: audit log {}: cut off an unterminated last line {} ({} bytes, sha256 {}) and recorded it",
+            config.audit.path.display(),
+            r.line,
+            r.bytes,
+            hex::encode(r.sha256)
+        );
+    }
     let state = AppState::new(storage, seal, audit, config.limits.clone());
     state
         .enrollment

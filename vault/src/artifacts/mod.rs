@@ -118,6 +118,138 @@ pub fn parse_digest(text: &str) -> Option<[u8; 32]> {
     keyward_attest::sigstore::image::parse_image_digest(text)
 }
 
+/// Most entries in a model manifest given at registration.
+pub const MAX_MANIFEST_ENTRIES: usize = 4096;
+/// Longest file name in a model manifest, in bytes.
+pub const MAX_MANIFEST_NAME_LEN: usize = 1024;
+
+/// One file of a model manifest: a resource of the model signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestEntry {
+    /// Path relative to the model directory (for shard serialization,
+    /// `path:start:end` as the signature names it).
+    pub name: String,
+    /// `sha256:<hex>`.
+    pub digest: String,
+}
+
+/// How a model manifest differs from the signed resource list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestMismatch {
+    /// More than [`MAX_MANIFEST_ENTRIES`] entries.
+    #[error("more than {max} entries")]
+    TooMany {
+        /// The cap.
+        max: usize,
+    },
+    /// An entry's name is empty or longer than [`MAX_MANIFEST_NAME_LEN`].
+    #[error("entry {index}: name must be 1 to {max} bytes", max = MAX_MANIFEST_NAME_LEN)]
+    Name {
+        /// 0-based index of the entry.
+        index: usize,
+    },
+    /// An entry's digest is not `sha256:<64 lower-case hex>`.
+    #[error("{name}: digest must be sha256:<64 lower-case hex>")]
+    DigestFormat {
+        /// The file.
+        name: String,
+    },
+    /// The same name twice.
+    #[error("{name}: listed twice")]
+    Duplicate {
+        /// The file.
+        name: String,
+    },
+    /// A signed file is not in the manifest.
+    #[error("{name}: signed but missing from the manifest")]
+    Missing {
+        /// The file.
+        name: String,
+    },
+    /// A manifest file is not in the signature.
+    #[error("{name}: not in the signature")]
+    Extra {
+        /// The file.
+        name: String,
+    },
+    /// The digests differ.
+    #[error("{name}: digest differs from the signed digest")]
+    Changed {
+        /// The file.
+        name: String,
+    },
+    /// The signature hashes a file with something other than SHA-256.
+    #[error("{name}: signed with unsupported hash algorithm")]
+    Algorithm {
+        /// The file.
+        name: String,
+    },
+}
+
+/// Checks that `manifest` lists exactly the `signed` resources (name,
+/// algorithm, digest): same names, same digests, nothing extra or missing.
+/// Reports the first difference in name order.
+pub fn check_manifest<'a>(
+    manifest: &[ManifestEntry],
+    signed: impl Iterator<Item = (&'a str, &'a str, &'a [u8])>,
+) -> Result<(), ManifestMismatch> {
+    if manifest.len() > MAX_MANIFEST_ENTRIES {
+        return Err(ManifestMismatch::TooMany {
+            max: MAX_MANIFEST_ENTRIES,
+        });
+    }
+    let mut given = std::collections::BTreeMap::new();
+    for (index, entry) in manifest.iter().enumerate() {
+        if entry.name.is_empty() || entry.name.len() > MAX_MANIFEST_NAME_LEN {
+            return Err(ManifestMismatch::Name { index });
+        }
+        let digest = parse_digest(&entry.digest).ok_or_else(|| ManifestMismatch::DigestFormat {
+            name: entry.name.clone(),
+        })?;
+        if given.insert(entry.name.as_str(), digest).is_some() {
+            return Err(ManifestMismatch::Duplicate {
+                name: entry.name.clone(),
+            });
+        }
+    }
+    let mut signed_map = std::collections::BTreeMap::new();
+    for (name, algorithm, digest) in signed {
+        signed_map.insert(name, (algorithm, digest));
+    }
+    let mut names: Vec<&str> = given.keys().chain(signed_map.keys()).copied().collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        match (given.get(name), signed_map.get(name)) {
+            (Some(_), None) => {
+                return Err(ManifestMismatch::Extra {
+                    name: name.to_owned(),
+                });
+            }
+            (None, _) => {
+                return Err(ManifestMismatch::Missing {
+                    name: name.to_owned(),
+                });
+            }
+            (Some(ours), Some((algorithm, theirs))) => {
+                if *algorithm != "sha256" {
+                    return Err(ManifestMismatch::Algorithm {
+                        name: name.to_owned(),
+                    });
+                }
+                if ours.as_slice() != *theirs {
+                    return Err(ManifestMismatch::Changed {
+                        name: name.to_owned(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A stored signing policy.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -296,6 +428,10 @@ pub struct ArtifactRecord {
     pub revoked_at: Option<u64>,
     /// Accessor of the revoking token.
     pub revoked_by: Option<String>,
+    /// For a model registered with a manifest: its files, equal to the
+    /// signed resource list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Vec<ManifestEntry>>,
 }
 
 /// Registration metadata that is not part of the verification.
@@ -313,6 +449,8 @@ pub struct Registration {
     pub now: u64,
     /// Token accessor.
     pub by: String,
+    /// The model manifest, already checked against the signature.
+    pub manifest: Option<Vec<ManifestEntry>>,
 }
 
 impl ArtifactRecord {
@@ -338,6 +476,7 @@ impl ArtifactRecord {
             registered_by: reg.by,
             revoked_at: None,
             revoked_by: None,
+            manifest: reg.manifest,
         })
     }
 }
@@ -798,6 +937,52 @@ mod tests {
         assert!(Verifiers::from_config(&production).is_ok());
     }
 
+    #[test]
+    fn manifest_differences_are_named() {
+        let entry = |name: &str, byte: u8| ManifestEntry {
+            name: name.to_owned(),
+            digest: format!("sha256:{}", hex::encode([byte; 32])),
+        };
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        let signed = || [("a", "sha256", &a[..]), ("b", "sha256", &b[..])].into_iter();
+        assert_eq!(
+            check_manifest(&[entry("b", 2), entry("a", 1)], signed()),
+            Ok(())
+        );
+        assert_eq!(
+            check_manifest(&[entry("a", 1), entry("a", 1), entry("b", 2)], signed()),
+            Err(ManifestMismatch::Duplicate { name: "a".into() })
+        );
+        assert_eq!(
+            check_manifest(&[entry("a", 1), entry("b", 3)], signed()),
+            Err(ManifestMismatch::Changed { name: "b".into() })
+        );
+        assert_eq!(
+            check_manifest(&[entry("b", 2)], signed()),
+            Err(ManifestMismatch::Missing { name: "a".into() })
+        );
+        assert_eq!(
+            check_manifest(&[entry("a", 1), entry("b", 2), entry("c", 3)], signed()),
+            Err(ManifestMismatch::Extra { name: "c".into() })
+        );
+        assert_eq!(
+            check_manifest(&[entry("", 1)], signed()),
+            Err(ManifestMismatch::Name { index: 0 })
+        );
+        let sha512 = [("a", "sha512", &a[..])].into_iter();
+        assert_eq!(
+            check_manifest(&[entry("a", 1)], sha512),
+            Err(ManifestMismatch::Algorithm { name: "a".into() })
+        );
+        let many = vec![entry("a", 1); MAX_MANIFEST_ENTRIES + 1];
+        assert_eq!(
+            check_manifest(&many, signed()),
+            Err(ManifestMismatch::TooMany {
+                max: MAX_MANIFEST_ENTRIES
+            })
+        );
+    }
+
     fn record(digest: String, policy: &str, state: ArtifactState) -> ArtifactRecord {
         ArtifactRecord {
             digest,
@@ -817,6 +1002,7 @@ mod tests {
             registered_by: "t".to_owned(),
             revoked_at: None,
             revoked_by: None,
+            manifest: None,
         }
     }
 

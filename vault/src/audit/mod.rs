@@ -26,6 +26,17 @@
 //!   find it. A string is hashed as its UTF-8 bytes, a number or boolean as
 //!   its JSON text (`42`, `true`).
 //!
+//! - recovers a torn tail: a power loss mid-append can leave the last line
+//!   without its newline. That record's request was never answered (each
+//!   record is fsynced before the response), so [`AuditLog::open`], when
+//!   every complete line verifies, truncates the file to the end of the
+//!   last complete line, fsyncs, and appends a chained `recovery` record
+//!   (`line`, `truncated_bytes`, `truncated_sha256`) so an auditor sees the
+//!   cut and can match it against a backup. Any other break (a complete
+//!   line that does not verify, a bad or unterminated header, an overlong
+//!   line) still refuses to open. [`verify`] is read-only and reports the
+//!   torn tail as [`BrokenReason::Unterminated`].
+//!
 //! # Semantics the HTTP layer builds on
 //! A mutating request writes an `attempt` record before its effect is
 //! committed and an outcome record after. If the attempt record cannot be
@@ -146,9 +157,15 @@ pub enum BrokenReason {
         /// The cap.
         max: usize,
     },
-    /// The last line has no newline: a write was cut off.
-    #[error("line is not terminated (truncated write)")]
+    /// The last line has no newline: a write was cut off (a power loss
+    /// mid-append). [`AuditLog::open`] recovers this case when the line is
+    /// not the header.
+    #[error("unterminated last line: recoverable by restarting the server")]
     Unterminated,
+    /// The file holds only an unterminated header: there is no chain to
+    /// recover to. Not recovered by [`AuditLog::open`].
+    #[error("the header line is not terminated")]
+    TornHeader,
     /// The line is not a JSON object.
     #[error("not a JSON object")]
     NotJson,
@@ -226,28 +243,43 @@ pub fn genesis(log_id: &[u8]) -> [u8; 32] {
     sha256(&input)
 }
 
+/// What [`read_line`] found.
+enum Line {
+    /// A newline-terminated line, now in the buffer without its newline.
+    Complete,
+    /// End of file at a line boundary.
+    End,
+    /// Bytes up to end of file without a newline, now in the buffer: the
+    /// tail of a write cut off by a power loss.
+    Torn,
+}
+
 /// Reads one line of at most [`MAX_RECORD_LEN`] bytes (plus newline).
-fn read_line(reader: &mut impl BufRead, line: u64, buf: &mut Vec<u8>) -> Result<bool, VerifyError> {
+fn read_line(reader: &mut impl BufRead, line: u64, buf: &mut Vec<u8>) -> Result<Line, VerifyError> {
     buf.clear();
     let limit = u64::try_from(MAX_RECORD_LEN)
         .unwrap_or(u64::MAX)
         .saturating_add(1);
     let read = reader.take(limit).read_until(b'\n', buf)?;
     if read == 0 {
-        return Ok(false);
+        return Ok(Line::End);
     }
     if buf.last() != Some(&b'\n') {
-        let reason = if buf.len() > MAX_RECORD_LEN {
-            BrokenReason::TooLong {
-                max: MAX_RECORD_LEN,
+        if buf.len() > MAX_RECORD_LEN {
+            return Err(BrokenLink {
+                line,
+                reason: BrokenReason::TooLong {
+                    max: MAX_RECORD_LEN,
+                },
             }
-        } else {
-            BrokenReason::Unterminated
-        };
-        return Err(BrokenLink { line, reason }.into());
+            .into());
+        }
+        // `take` stopped short of its limit without a newline, so this is
+        // end of file.
+        return Ok(Line::Torn);
     }
     buf.pop();
-    Ok(true)
+    Ok(Line::Complete)
 }
 
 fn field_str<'a>(
@@ -269,22 +301,67 @@ fn field_u64(obj: &Map<String, Value>, field: &'static str, line: u64) -> Result
 }
 
 /// Checks a whole log: header, genesis, every `prev` and `seq`. Returns the
-/// chain head of an intact log, or the first broken line.
+/// chain head of an intact log, or the first broken line. An unterminated
+/// last line is reported as broken ([`BrokenReason::Unterminated`]) even
+/// though [`AuditLog::open`] recovers it: this is a read-only check.
 pub fn verify(reader: impl Read) -> Result<ChainHead, VerifyError> {
+    match scan(reader)? {
+        Scan::Intact(head) => Ok(head),
+        Scan::TornTail { head, .. } => Err(BrokenLink {
+            line: head.lines.saturating_add(1),
+            reason: BrokenReason::Unterminated,
+        }
+        .into()),
+    }
+}
+
+/// What [`scan`] found in a log whose complete lines all verify.
+enum Scan {
+    /// Every line is complete.
+    Intact(ChainHead),
+    /// An unterminated tail follows the complete lines.
+    TornTail {
+        /// The chain of the complete lines.
+        head: ChainHead,
+        /// Byte length of the complete lines (where the tail starts).
+        complete_len: u64,
+        /// The tail's bytes (at most [`MAX_RECORD_LEN`]).
+        tail: Vec<u8>,
+    },
+}
+
+fn not_json(line: u64) -> BrokenLink {
+    BrokenLink {
+        line,
+        reason: BrokenReason::NotJson,
+    }
+}
+
+/// Like [`verify`], but an unterminated tail after a verified header is
+/// returned with its position instead of as a broken link.
+fn scan(reader: impl Read) -> Result<Scan, VerifyError> {
     let mut reader = BufReader::new(reader);
     let mut buf = Vec::new();
     let mut line: u64 = 1;
-    if !read_line(&mut reader, line, &mut buf)? {
-        return Err(BrokenLink {
-            line,
-            reason: BrokenReason::Empty,
+    match read_line(&mut reader, line, &mut buf)? {
+        Line::Complete => {}
+        Line::End => {
+            return Err(BrokenLink {
+                line,
+                reason: BrokenReason::Empty,
+            }
+            .into());
         }
-        .into());
+        // Without a complete header there is no chain to continue.
+        Line::Torn => {
+            return Err(BrokenLink {
+                line,
+                reason: BrokenReason::TornHeader,
+            }
+            .into());
+        }
     }
-    let header: Map<String, Value> = serde_json::from_slice(&buf).map_err(|_| BrokenLink {
-        line,
-        reason: BrokenReason::NotJson,
-    })?;
+    let header: Map<String, Value> = serde_json::from_slice(&buf).map_err(|_| not_json(line))?;
     if header.get("type").and_then(Value::as_str) != Some("header")
         || header.get("version").and_then(Value::as_u64) != Some(1)
         || header.get("seq").and_then(Value::as_u64) != Some(0)
@@ -308,16 +385,27 @@ pub fn verify(reader: impl Read) -> Result<ChainHead, VerifyError> {
     }
     let mut last_hash = sha256(&buf);
     let mut last_seq = 0u64;
+    let mut complete_len = line_len(&buf);
     loop {
         let next = line.saturating_add(1);
-        if !read_line(&mut reader, next, &mut buf)? {
-            break;
+        match read_line(&mut reader, next, &mut buf)? {
+            Line::Complete => {}
+            Line::End => break,
+            Line::Torn => {
+                return Ok(Scan::TornTail {
+                    head: ChainHead {
+                        lines: line,
+                        last_seq,
+                        last_hash,
+                    },
+                    complete_len,
+                    tail: buf,
+                });
+            }
         }
         line = next;
-        let record: Map<String, Value> = serde_json::from_slice(&buf).map_err(|_| BrokenLink {
-            line,
-            reason: BrokenReason::NotJson,
-        })?;
+        let record: Map<String, Value> =
+            serde_json::from_slice(&buf).map_err(|_| not_json(line))?;
         if field_str(&record, "prev", line)? != hex::encode(last_hash) {
             return Err(BrokenLink {
                 line,
@@ -341,12 +429,20 @@ pub fn verify(reader: impl Read) -> Result<ChainHead, VerifyError> {
         }
         last_seq = seq;
         last_hash = sha256(&buf);
+        complete_len = complete_len.saturating_add(line_len(&buf));
     }
-    Ok(ChainHead {
+    Ok(Scan::Intact(ChainHead {
         lines: line,
         last_seq,
         last_hash,
-    })
+    }))
+}
+
+/// Bytes a complete line occupies in the file, newline included.
+fn line_len(line_without_newline: &[u8]) -> u64 {
+    u64::try_from(line_without_newline.len())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
 }
 
 /// Where records go. The file sink is [`FileWriter`]; tests substitute
@@ -563,6 +659,26 @@ pub struct AuditLog {
     timeout: Duration,
     key: Mutex<Option<Arc<AuditKey>>>,
     failures: AtomicU64,
+    recovered: Option<Recovered>,
+}
+
+/// A torn tail that [`AuditLog::open`] cut off; the same facts are in the
+/// `recovery` record it appended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// 1-based line number the torn tail started on.
+    pub line: u64,
+    /// Bytes cut off.
+    pub bytes: u64,
+    /// SHA-256 of the bytes cut off.
+    pub sha256: [u8; 32],
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -582,7 +698,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl AuditLog {
     /// Opens the log at `path`, creating it with a fresh header when absent
-    /// or empty; an existing log must verify ([`AuditError::Broken`]).
+    /// or empty; an existing log must verify ([`AuditError::Broken`]), except
+    /// that an unterminated last line after verified complete lines is cut
+    /// off (truncate, fsync) and a `recovery` record naming its length and
+    /// SHA-256 is appended ([`AuditLog::recovered`]).
     pub fn open(path: &Path, timeout: Duration) -> Result<Self, AuditError> {
         let open_err = |source| AuditError::Open {
             path: path.to_owned(),
@@ -619,19 +738,65 @@ impl AuditLog {
                 timeout,
             ));
         }
-        let head = verify(&mut file).map_err(|e| match e {
+        let broken = |e| match e {
             VerifyError::Io(source) => open_err(source),
             VerifyError::Broken(broken) => AuditError::Broken {
                 path: path.to_owned(),
                 broken,
             },
-        })?;
-        Ok(Self::with_writer(
+        };
+        let (head, complete_len, tail) = match scan(&mut file).map_err(broken)? {
+            Scan::Intact(head) => {
+                return Ok(Self::with_writer(
+                    Box::new(FileWriter(file)),
+                    head.last_hash,
+                    head.last_seq,
+                    timeout,
+                ));
+            }
+            Scan::TornTail {
+                head,
+                complete_len,
+                tail,
+            } => (head, complete_len, tail),
+        };
+        // Every record is fsynced before its request is answered, so a torn
+        // tail is a record whose request was never acknowledged: cut it
+        // off, and record the cut in the chain so it is not silent.
+        let tail_len = u64::try_from(tail.len()).unwrap_or(u64::MAX);
+        if complete_len.saturating_add(tail_len) != len {
+            return Err(open_err(std::io::Error::other(
+                "the audit log changed while it was being opened",
+            )));
+        }
+        file.set_len(complete_len).map_err(open_err)?;
+        file.sync_all().map_err(open_err)?;
+        let recovered = Recovered {
+            line: head.lines.saturating_add(1),
+            bytes: tail_len,
+            sha256: sha256(&tail),
+        };
+        let log = Self::with_writer(
             Box::new(FileWriter(file)),
             head.last_hash,
             head.last_seq,
             timeout,
-        ))
+        );
+        let mut record = Map::new();
+        record.insert("type".into(), Value::from("recovery"));
+        record.insert("time_ms".into(), Value::from(now_ms()));
+        record.insert("reason".into(), Value::from("unterminated last line"));
+        record.insert("line".into(), Value::from(recovered.line));
+        record.insert("truncated_bytes".into(), Value::from(recovered.bytes));
+        record.insert(
+            "truncated_sha256".into(),
+            Value::from(hex::encode(recovered.sha256)),
+        );
+        lock(&log.chain).write(record)?;
+        Ok(Self {
+            recovered: Some(recovered),
+            ..log
+        })
     }
 
     /// A log over any writer whose last line hashed to `prev` with
@@ -653,6 +818,7 @@ impl AuditLog {
             timeout,
             key: Mutex::new(None),
             failures: AtomicU64::new(0),
+            recovered: None,
         }
     }
 
@@ -669,6 +835,11 @@ impl AuditLog {
     /// The audit key, while unsealed.
     pub fn key(&self) -> Option<Arc<AuditKey>> {
         lock(&self.key).clone()
+    }
+
+    /// The torn tail cut off when this log was opened, if any.
+    pub fn recovered(&self) -> Option<&Recovered> {
+        self.recovered.as_ref()
     }
 
     /// Appends failed so far (for metrics).
@@ -821,6 +992,82 @@ mod tests {
             panic!()
         };
         assert_eq!(b.reason, BrokenReason::Empty);
+    }
+
+    #[tokio::test]
+    async fn torn_tail_is_cut_and_recorded() {
+        let (_dir, path) = log_with(3).await;
+        let intact = std::fs::read(&path).unwrap();
+        let tail = b"{\"type\":\"record\",\"seq\":";
+        let mut torn = intact.clone();
+        torn.extend_from_slice(tail);
+        std::fs::write(&path, &torn).unwrap();
+
+        let log = AuditLog::open(&path, Duration::from_secs(5)).unwrap();
+        let expected = Recovered {
+            line: 5,
+            bytes: u64::try_from(tail.len()).unwrap(),
+            sha256: sha256(tail),
+        };
+        assert_eq!(log.recovered(), Some(&expected));
+        log.append(entry(9)).await.unwrap();
+        drop(log);
+
+        let text = std::fs::read(&path).unwrap();
+        assert!(text.starts_with(&intact));
+        let lines: Vec<Value> = text[intact.len()..]
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["type"], "recovery");
+        assert_eq!(lines[0]["seq"], 4);
+        assert_eq!(lines[0]["line"], 5);
+        assert_eq!(lines[0]["truncated_bytes"], tail.len());
+        assert_eq!(lines[0]["truncated_sha256"], hex::encode(sha256(tail)));
+        assert_eq!(lines[1]["type"], "record");
+        let head = verify(File::open(&path).unwrap()).unwrap();
+        assert_eq!((head.lines, head.last_seq), (6, 5));
+
+        // An intact log reopens without a recovery.
+        let log = AuditLog::open(&path, Duration::from_secs(5)).unwrap();
+        assert_eq!(log.recovered(), None);
+    }
+
+    #[tokio::test]
+    async fn torn_tail_after_a_broken_line_is_refused() {
+        let (_dir, path) = log_with(3).await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut tampered = text.replacen("\"r1\"", "\"rX\"", 1);
+        tampered.push_str("{\"type\":");
+        std::fs::write(&path, &tampered).unwrap();
+        match AuditLog::open(&path, Duration::from_secs(1)) {
+            Err(AuditError::Broken { broken, .. }) => assert_eq!(
+                (broken.line, broken.reason),
+                (4, BrokenReason::PrevMismatch { previous: 3 })
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Nothing was cut.
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), tampered);
+    }
+
+    #[tokio::test]
+    async fn torn_header_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        std::fs::write(&path, "{\"type\":\"header\",").unwrap();
+        match AuditLog::open(&path, Duration::from_secs(1)) {
+            Err(AuditError::Broken { broken, .. }) => {
+                assert_eq!((broken.line, broken.reason), (1, BrokenReason::TornHeader));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"type\":\"header\","
+        );
     }
 
     #[test]
