@@ -23,11 +23,11 @@
 )]
 
 mod common;
-use common::{Server, free_port};
+use common::{Server, call, free_port, spawn, start_server};
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,60 +56,10 @@ fn write_config(dir: &Path, audit: &Path) -> (std::path::PathBuf, String) {
     (config, format!("http://127.0.0.1:{port}"))
 }
 
-fn spawn(dir: &Path, config: &Path) -> Child {
-    Command::new(BIN)
-        .args(["server", "--config"])
-        .arg(config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("server.err")).unwrap())
-        .spawn()
-        .unwrap()
-}
-
 /// Starts a server and waits until it answers seal status.
 async fn start(http: &reqwest::Client, dir: &Path) -> (Server, String) {
     let (config, addr) = write_config(dir, &dir.join("audit.log"));
-    let server = Server(Some(spawn(dir, &config)));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(format!("{addr}/v1/sys/seal-status")).send().await
-            && r.status().is_success()
-        {
-            return (server, addr);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "server did not come up: {}",
-            std::fs::read_to_string(dir.join("server.err")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> reqwest::Result<(u16, Value)> {
-    let mut request = http.request(method, url);
-    if let Some(t) = token {
-        request = request.header("x-keyward-token", t);
-    }
-    if let Some(b) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(b.to_string());
-    }
-    let response = request.send().await?;
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await?;
-    Ok((
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    ))
+    start_server(http, dir, &config, addr).await
 }
 
 /// A write the server acknowledged with 200.

@@ -95,3 +95,65 @@ pub(crate) fn failed_with(out: &Output, text: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(text), "{stderr}");
 }
+
+/// Starts `keyward server --config CONFIG` (stderr to `DIR/server.err`).
+pub(crate) fn spawn(dir: &std::path::Path, config: &std::path::Path) -> Child {
+    Command::new(BIN)
+        .args(["server", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("server.err")).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Starts a server and waits (bounded) until it answers seal status at `addr`.
+pub(crate) async fn start_server(
+    http: &reqwest::Client,
+    dir: &std::path::Path,
+    config: &std::path::Path,
+    addr: String,
+) -> (Server, String) {
+    let server = Server(Some(spawn(dir, config)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(format!("{addr}/v1/sys/seal-status")).send().await
+            && r.status().is_success()
+        {
+            return (server, addr);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not come up: {}",
+            std::fs::read_to_string(dir.join("server.err")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One JSON request; the body parsed as JSON (null when it is not).
+pub(crate) async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> reqwest::Result<(u16, Value)> {
+    let mut request = http.request(method, url);
+    if let Some(t) = token {
+        request = request.header("x-keyward-token", t);
+    }
+    if let Some(b) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await?;
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
+}
