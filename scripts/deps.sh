@@ -17,6 +17,7 @@ PACKAGES=(
   openssl          # certificate and key cross-checks in tests
   docker-registry  # OCI registry (distribution 2.8) for image tests and the demo
   skopeo           # pushes images (Debian's build cannot sign with sigstore keys)
+  postgresql       # PostgreSQL 15 server + psql: the database/postgres engine tests (tests/src/postgres.rs)
   python3-venv     # venvs for model-signing and the benchmark peers
   curl
   gcc              # C toolchain for -sys crates

@@ -22,6 +22,7 @@ pub mod credential;
 pub mod digest;
 pub mod ek;
 pub mod eventlog;
+pub mod instance;
 pub mod key;
 pub mod quote;
 pub mod reader;

@@ -137,6 +137,109 @@ pub struct Config {
     /// Host enrollment: EK trust, allowlist, TTL, auto-approve rules.
     #[serde(default)]
     pub enrollment: EnrollmentConfig,
+    /// The release path: nonce and session lifetimes, identity tokens,
+    /// on-behalf-of users.
+    #[serde(default)]
+    pub release: ReleaseConfig,
+}
+
+/// `[release]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseConfig {
+    /// Nonce time to live.
+    #[serde(default = "default_nonce_ttl")]
+    pub nonce_ttl: HumanDuration,
+    /// Attestation session time to live.
+    #[serde(default = "default_session_ttl")]
+    pub session_ttl: HumanDuration,
+    /// How far a proof of possession's time may be from the vault's clock.
+    #[serde(default = "default_pop_window")]
+    pub pop_window: HumanDuration,
+    /// The workload PCR the launcher extends.
+    #[serde(default = "default_workload_pcr")]
+    pub workload_pcr: u8,
+    /// `[release.identity]`: workload identity tokens; off when absent.
+    #[serde(default)]
+    pub identity: Option<IdentityConfig>,
+    /// `[release.on_behalf_of]`: the OIDC issuer of user tokens.
+    #[serde(default)]
+    pub on_behalf_of: Option<OnBehalfOfConfig>,
+}
+
+fn default_nonce_ttl() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
+}
+fn default_session_ttl() -> HumanDuration {
+    HumanDuration(Duration::from_secs(300))
+}
+fn default_pop_window() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+fn default_workload_pcr() -> u8 {
+    23
+}
+
+impl Default for ReleaseConfig {
+    fn default() -> Self {
+        Self {
+            nonce_ttl: default_nonce_ttl(),
+            session_ttl: default_session_ttl(),
+            pop_window: default_pop_window(),
+            workload_pcr: default_workload_pcr(),
+            identity: None,
+            on_behalf_of: None,
+        }
+    }
+}
+
+/// `[release.identity]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// The tokens' `iss`, and the base of the discovery document: this
+    /// vault's URL + `/v1/identity`.
+    pub issuer: String,
+    /// The trust domain in subjects (`keyward://<trust-domain>/…`).
+    pub trust_domain: String,
+    /// Token lifetime when none is asked for.
+    #[serde(default = "default_identity_ttl")]
+    pub default_ttl: HumanDuration,
+    /// Longest token lifetime.
+    #[serde(default = "default_identity_max_ttl")]
+    pub max_ttl: HumanDuration,
+    /// Signing key rotation period.
+    #[serde(default = "default_rotation")]
+    pub rotation_period: HumanDuration,
+}
+
+fn default_identity_ttl() -> HumanDuration {
+    HumanDuration(Duration::from_secs(300))
+}
+fn default_identity_max_ttl() -> HumanDuration {
+    HumanDuration(Duration::from_secs(3600))
+}
+fn default_rotation() -> HumanDuration {
+    HumanDuration(Duration::from_secs(86_400))
+}
+
+/// `[release.on_behalf_of]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnBehalfOfConfig {
+    /// The user tokens' `iss`, exactly.
+    pub issuer: String,
+    /// The audience user tokens must name (this vault).
+    pub audience: String,
+    /// The issuer's JWKS (a JSON file).
+    pub jwks_file: PathBuf,
+    /// Clock-skew allowance.
+    #[serde(default = "default_leeway")]
+    pub leeway: HumanDuration,
+}
+
+fn default_leeway() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
 }
 
 /// `[artifacts]`: what artifact verification trusts and how registries

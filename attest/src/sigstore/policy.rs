@@ -445,6 +445,27 @@ impl SigningPolicy {
         &self.predicate_types
     }
 
+    /// Whether this policy, as it stands now, still admits a signer that a
+    /// verification found earlier (the release path re-checks registered
+    /// artifacts against the current policy, which may have been narrowed
+    /// since). Keyless signers must match an allowed identity with its
+    /// claims; key and CA signers must name a key or CA the policy still
+    /// holds.
+    pub fn admits(&self, signer: &super::Signer) -> bool {
+        match signer {
+            super::Signer::Keyless {
+                issuer,
+                subject,
+                claims,
+            } => self
+                .identities
+                .iter()
+                .any(|i| i.matches(subject, issuer, claims)),
+            super::Signer::Key { key_id } => self.keys.iter().any(|k| k.key_id() == key_id),
+            super::Signer::Certificate { ca_id, .. } => self.cas.iter().any(|c| c.ca_id() == ca_id),
+        }
+    }
+
     /// The allowed keyless identities.
     pub fn identities(&self) -> &[KeylessIdentity] {
         &self.identities

@@ -56,6 +56,52 @@ impl CertificateClaims {
             github_workflow_ref: claims.deprecated_github.workflow_ref.clone(),
         }
     }
+
+    fn fields_mut(&mut self) -> [(&'static str, &mut Option<String>); 13] {
+        [
+            ("build_signer_uri", &mut self.build_signer_uri),
+            ("build_signer_digest", &mut self.build_signer_digest),
+            ("runner_environment", &mut self.runner_environment),
+            ("source_repository_uri", &mut self.source_repository_uri),
+            (
+                "source_repository_digest",
+                &mut self.source_repository_digest,
+            ),
+            ("source_repository_ref", &mut self.source_repository_ref),
+            ("build_config_uri", &mut self.build_config_uri),
+            ("build_config_digest", &mut self.build_config_digest),
+            ("build_trigger", &mut self.build_trigger),
+            ("run_invocation_uri", &mut self.run_invocation_uri),
+            ("github_workflow_sha", &mut self.github_workflow_sha),
+            (
+                "github_workflow_repository",
+                &mut self.github_workflow_repository,
+            ),
+            ("github_workflow_ref", &mut self.github_workflow_ref),
+        ]
+    }
+
+    /// The claims present, by stable name (`source_repository_uri`, …), for
+    /// storing a verified signer.
+    pub fn to_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut copy = self.clone();
+        copy.fields_mut()
+            .into_iter()
+            .filter_map(|(name, value)| value.take().map(|v| (name, v)))
+            .collect()
+    }
+
+    /// Claims from stored pairs ([`CertificateClaims::to_pairs`]); unknown
+    /// names are ignored.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut claims = Self::default();
+        for (name, value) in pairs {
+            if let Some((_, slot)) = claims.fields_mut().into_iter().find(|(n, _)| *n == name) {
+                *slot = Some(value.to_owned());
+            }
+        }
+        claims
+    }
 }
 
 /// Who made the signature.

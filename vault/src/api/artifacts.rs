@@ -542,5 +542,16 @@ pub(crate) async fn revoke(
         Err(e) => return Err(call.fail(store_error(&ctx.request_id, e), None).await),
     };
     call.success(&record).await?;
+    // Revocation follows attestation: sessions and leases running it die.
+    state
+        .release
+        .forget_sessions(|s| s.image_digest == digest || s.model_digest == digest);
+    super::release::revoke_basis(
+        &state,
+        &ctx,
+        &crate::release::lease::artifact_prefix(&digest),
+        "artifact revoked",
+    )
+    .await;
     Ok(Json(record))
 }

@@ -53,6 +53,17 @@ pub enum ApiError {
         /// The roles held.
         held: Vec<Role>,
     },
+    /// The release path refused the request (403): the exact stage and
+    /// reason go to the audit log only.
+    #[error("permission denied (request id {request_id})")]
+    Denied {
+        /// The request id.
+        request_id: String,
+        /// The stage that refused.
+        stage: &'static str,
+        /// The exact reason.
+        reason: String,
+    },
     /// No such route or object.
     #[error("not found: {what}")]
     NotFound {
@@ -108,7 +119,7 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Forbidden { .. } | Self::Denied { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -153,6 +164,7 @@ impl ApiError {
                 roles_text(needed),
                 roles_text(held)
             ),
+            Self::Denied { stage, reason, .. } => format!("denied at {stage}: {reason}"),
             Self::Internal { detail, .. } => format!("internal: {detail}"),
             Self::AuditUnavailable(e) => format!("audit: {e}"),
             Self::Seal(e) => format!("seal: {e}"),

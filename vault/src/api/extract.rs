@@ -16,6 +16,8 @@ use super::error::ApiError;
 
 /// Header carrying the token (Vault's `X-Vault-Token`).
 pub const TOKEN_HEADER: &str = "x-keyward-token";
+/// Header carrying a session request's proof of possession.
+pub const POP_HEADER: &str = "keyward-pop";
 /// Header carrying the request id in responses.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -31,6 +33,10 @@ pub struct RequestContext {
     pub path: String,
     /// The presented token, if any (zeroized on drop).
     pub token: Option<Zeroizing<String>>,
+    /// The HTTP method.
+    pub method: String,
+    /// The proof of possession header of a session request.
+    pub pop: Option<String>,
 }
 
 impl std::fmt::Debug for RequestContext {
@@ -39,7 +45,8 @@ impl std::fmt::Debug for RequestContext {
             .field("request_id", &self.request_id)
             .field("path", &self.path)
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
-            .finish()
+            .field("method", &self.method)
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,6 +75,12 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
             request_id,
             path: parts.uri.path().to_owned(),
             token: presented_token(&parts.headers),
+            method: parts.method.as_str().to_owned(),
+            pop: parts
+                .headers
+                .get(POP_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
         })
     }
 }
@@ -114,6 +127,11 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 impl RawBody {
+    /// The raw bytes (empty when the body could not be read).
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes.as_ref().map_or(&[], |b| b.as_ref())
+    }
+
     /// Parses the body as `T`, returning it with its JSON value (for the
     /// audit record). Errors name the field (`roles[1]: unknown variant …`).
     pub fn json<T: DeserializeOwned>(&self) -> Result<(T, Value), ApiError> {

@@ -456,10 +456,20 @@ pub(crate) async fn revoke(
     let mut call = Call::new(&state, &ctx, "host.revoke");
     call.authorize(WRITE_ROLES).await?;
     let now = now_secs();
-    change(&call, &state, &id, json!({ "id": id }), |r| {
+    let record = change(&call, &state, &id, json!({ "id": id }), |r| {
         hosts::revoke(r, now)
     })
-    .await
+    .await?;
+    // Revocation follows attestation: the host's sessions and leases die.
+    state.release.forget_sessions(|s| s.host_id == id);
+    super::release::revoke_basis(
+        &state,
+        &ctx,
+        &crate::release::lease::host_prefix(&id),
+        "host revoked",
+    )
+    .await;
+    Ok(record)
 }
 
 /// Sets a host's boot policy, validated by `keyward_attest::boot_policy`

@@ -36,6 +36,7 @@ pub mod extract;
 pub mod hosts;
 pub mod metrics;
 pub mod policies;
+pub mod release;
 mod serve;
 pub mod sys;
 pub mod token;
@@ -59,7 +60,7 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use utoipa::OpenApi;
 
 pub use error::ApiError;
-pub use serve::{ServeError, init_dev, open_state, serve};
+pub use serve::{ServeError, configure_release, init_dev, open_state, serve, spawn_worker};
 
 use crate::audit::{AuditEntry, AuditLog, Outcome};
 use crate::auth::{AuthError, Role, TokenRecord, TokenStore};
@@ -89,6 +90,19 @@ pub const ROUTES: &[&str] = &[
     "/v1/artifacts/models",
     "/v1/hosts",
     "/v1/hosts/enroll",
+    "/v1/attest/challenge",
+    "/v1/attest",
+    "/v1/sys/leases/renew",
+    "/v1/sys/leases/lookup",
+    "/v1/sys/leases/revoke",
+    "/v1/sys/leases/revoke-prefix",
+    "/v1/sys/leases/irrevocable",
+    "/v1/policies/release",
+    "/v1/policies/release-schema",
+    "/v1/identity/.well-known/openid-configuration",
+    "/v1/identity/.well-known/jwks.json",
+    "/v1/identity/revoked",
+    "/v1/identity/rotate",
     "/v1/openapi.json",
     "/metrics",
 ];
@@ -128,6 +142,10 @@ pub struct Inner {
     pub artifacts: crate::artifacts::ArtifactSettings,
     /// The TPM the root key may be sealed to (`seal.tcti`).
     pub seal_tpm: sys::TpmSlot,
+    /// The release path: nonces, sessions.
+    pub release: crate::release::Release,
+    /// Secrets engines, release policies, on-behalf-of issuer.
+    pub engines: release::Engines,
 }
 
 impl AppState {
@@ -149,6 +167,8 @@ impl AppState {
             enrollment: crate::hosts::EnrollmentSlot::default(),
             artifacts: crate::artifacts::ArtifactSettings::default(),
             seal_tpm: sys::TpmSlot::default(),
+            release: crate::release::Release::default(),
+            engines: release::Engines::default(),
         }))
     }
 
@@ -219,6 +239,27 @@ pub(crate) fn new_request_id() -> String {
         artifacts::list,
         artifacts::show,
         artifacts::revoke,
+        release::challenge,
+        release::attest,
+        release::release,
+        release::renew,
+        release::lookup,
+        release::revoke,
+        release::revoke_prefix,
+        release::irrevocable,
+        release::kv_put,
+        release::kv_metadata,
+        release::db_role_put,
+        release::policy_put,
+        release::policy_get,
+        release::policy_list,
+        release::policy_delete,
+        release::schema_get,
+        release::schema_put,
+        release::discovery,
+        release::jwks,
+        release::revoked_tokens,
+        release::rotate_identity,
     )
 )]
 pub struct ApiDoc;
@@ -265,6 +306,40 @@ pub fn app(state: AppState) -> Router {
             "/v1/hosts/{id}/labels",
             axum::routing::put(hosts::set_labels),
         )
+        .route("/v1/attest/challenge", post(release::challenge))
+        .route("/v1/attest", post(release::attest))
+        .route("/v1/secrets/{*path}", post(release::release))
+        .route("/v1/sys/leases/renew", post(release::renew))
+        .route("/v1/sys/leases/lookup", post(release::lookup))
+        .route("/v1/sys/leases/revoke", post(release::revoke))
+        .route("/v1/sys/leases/revoke-prefix", post(release::revoke_prefix))
+        .route("/v1/sys/leases/irrevocable", get(release::irrevocable))
+        .route(
+            "/v1/kv/{*path}",
+            get(release::kv_metadata).put(release::kv_put),
+        )
+        .route(
+            "/v1/engines/database/postgres/{role}",
+            axum::routing::put(release::db_role_put),
+        )
+        .route("/v1/policies/release", get(release::policy_list))
+        .route(
+            "/v1/policies/release-schema",
+            get(release::schema_get).put(release::schema_put),
+        )
+        .route(
+            "/v1/policies/release/{name}",
+            get(release::policy_get)
+                .put(release::policy_put)
+                .delete(release::policy_delete),
+        )
+        .route(
+            "/v1/identity/.well-known/openid-configuration",
+            get(release::discovery),
+        )
+        .route("/v1/identity/.well-known/jwks.json", get(release::jwks))
+        .route("/v1/identity/revoked", get(release::revoked_tokens))
+        .route("/v1/identity/rotate", post(release::rotate_identity))
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .fallback(not_found)

@@ -101,6 +101,8 @@ pub(crate) async fn put(
         return Err(call.fail(store_error(&ctx.request_id, e), None).await);
     }
     call.success(&record).await?;
+    // Sessions re-check their artifacts against the changed policy.
+    state.release.bump_epoch();
     Ok(Json(record))
 }
 
@@ -171,5 +173,7 @@ pub(crate) async fn delete(
     }
     let response = json!({});
     call.success(&response).await?;
+    // Sessions re-check their artifacts against the changed policy.
+    state.release.bump_epoch();
     Ok(Json(response))
 }

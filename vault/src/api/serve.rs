@@ -71,6 +71,9 @@ pub enum ServeError {
     /// The `[artifacts]` section's trusted root or registry settings are unusable.
     #[error("artifacts: {0}")]
     Artifacts(#[from] crate::artifacts::SettingsError),
+    /// The `[release]` section is unusable.
+    #[error("release: {0}")]
+    Release(String),
     /// Serving failed.
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
@@ -107,8 +110,77 @@ pub async fn open_state(config: &Config) -> Result<AppState, ServeError> {
     state.artifacts.configure(config.artifacts.clone());
     state.artifacts.verifiers()?;
     state.seal_tpm.configure(config.seal.tcti.clone());
+    configure_release(&state, &config.release)?;
     auto_unseal(&state).await;
     Ok(state)
+}
+
+/// Applies `[release]`.
+pub fn configure_release(
+    state: &AppState,
+    config: &crate::config::ReleaseConfig,
+) -> Result<(), ServeError> {
+    let ms = |d: crate::config::HumanDuration| u64::try_from(d.0.as_millis()).unwrap_or(u64::MAX);
+    if config.workload_pcr > 23 {
+        return Err(ServeError::Release("workload_pcr must be 0-23".into()));
+    }
+    state.release.configure(crate::release::ReleaseSettings {
+        nonce_ttl_ms: ms(config.nonce_ttl),
+        session_ttl_ms: ms(config.session_ttl),
+        pop_window_ms: ms(config.pop_window),
+        workload_pcr: config.workload_pcr,
+    });
+    let identity = match &config.identity {
+        None => None,
+        Some(c) => {
+            let settings = crate::secrets::identity::IdentitySettings {
+                issuer: c.issuer.clone(),
+                trust_domain: c.trust_domain.clone(),
+                default_ttl_secs: c.default_ttl.as_secs(),
+                max_ttl_secs: c.max_ttl.as_secs(),
+                rotation_period_secs: c.rotation_period.as_secs(),
+            };
+            settings
+                .validate()
+                .map_err(|e| ServeError::Release(format!("identity: {e}")))?;
+            Some(settings)
+        }
+    };
+    state.engines.configure_identity(identity);
+    let obo = match &config.on_behalf_of {
+        None => None,
+        Some(c) => {
+            let bytes = std::fs::read(&c.jwks_file).map_err(|e| {
+                ServeError::Release(format!(
+                    "on_behalf_of.jwks_file {}: {e}",
+                    c.jwks_file.display()
+                ))
+            })?;
+            let jwks = crate::obo::Jwks::from_json(&bytes)
+                .map_err(|e| ServeError::Release(format!("on_behalf_of.jwks_file: {e}")))?;
+            let mut settings = crate::obo::OboSettings::new(&c.issuer, &c.audience, jwks);
+            settings.leeway_secs = c.leeway.as_secs();
+            Some(settings)
+        }
+    };
+    state.engines.configure_obo(obo);
+    Ok(())
+}
+
+/// The background worker: every second, expires due leases, retries failed
+/// revocations, prunes used nonces and rotates the identity key when due.
+/// Runs until the returned handle is aborted.
+pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = super::release::maintain(&state).await {
+                eprintln!("keyward: lease maintenance failed: {e}");
+            }
+        }
+    })
 }
 
 /// At startup, a TPM-sealed vault unseals itself with the configured TPM.
@@ -205,6 +277,8 @@ pub async fn serve(
             addr: config.listen,
             source,
         })?;
+    let worker = spawn_worker(state.clone());
+    let _worker = AbortOnDrop(worker);
     let router = app(state);
     let Some(tls) = &config.tls else {
         axum::serve(listener, router)
@@ -238,5 +312,14 @@ pub async fn serve(
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
+    }
+}
+
+/// Aborts the task when dropped (the worker stops with the server).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -361,6 +361,17 @@ impl SignerRecord {
         })
     }
 
+    /// The signer as release policies name it: the certificate identity
+    /// (SAN) for keyless signatures, `key:<id>` for managed keys,
+    /// `ca:<id>` for certificates chaining to a policy CA.
+    pub fn policy_name(&self) -> String {
+        match self {
+            Self::Keyless { subject, .. } => subject.clone(),
+            Self::Key { key_id } => format!("key:{key_id}"),
+            Self::Certificate { ca_id, .. } => format!("ca:{ca_id}"),
+        }
+    }
+
     /// One line for tables.
     pub fn summary(&self) -> String {
         match self {

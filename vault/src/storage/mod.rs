@@ -82,11 +82,17 @@ pub enum Keyspace {
     AuditPointers,
     /// The vault's own records: keyring, seal configuration.
     System,
+    /// Attestation sessions, by SHA-256 of the session token.
+    Sessions,
+    /// Leases by what they were issued on (`h/<host>/<lease>`,
+    /// `a/<digest>/<lease>`, `s/<session>/<lease>`) → empty: revoking a
+    /// host, an artifact or a session finds its leases by a prefix scan.
+    LeaseBasis,
 }
 
 impl Keyspace {
     /// Every keyspace, in prefix order.
-    pub const ALL: [Keyspace; 12] = [
+    pub const ALL: [Keyspace; 14] = [
         Keyspace::Hosts,
         Keyspace::Enrollments,
         Keyspace::Artifacts,
@@ -99,6 +105,8 @@ impl Keyspace {
         Keyspace::Tokens,
         Keyspace::AuditPointers,
         Keyspace::System,
+        Keyspace::Sessions,
+        Keyspace::LeaseBasis,
     ];
 
     /// The one-byte prefix that keeps this keyspace's keys apart from the
@@ -118,6 +126,8 @@ impl Keyspace {
             Self::Tokens => 0x0a,
             Self::AuditPointers => 0x0b,
             Self::System => 0x0c,
+            Self::Sessions => 0x0d,
+            Self::LeaseBasis => 0x0e,
         }
     }
 
@@ -136,6 +146,8 @@ impl Keyspace {
             Self::Tokens => "tokens",
             Self::AuditPointers => "audit-pointers",
             Self::System => "system",
+            Self::Sessions => "sessions",
+            Self::LeaseBasis => "lease-basis",
         }
     }
 }

@@ -1,0 +1,349 @@
+//! `POST /v1/attest` evidence and its checks, in the order of the design
+//! brief §2, stopping at the first failure:
+//!
+//! 1. nonce (issued here, unexpired, unused);
+//! 2. host enrolled and active, with a boot policy;
+//! 3. quote ([`keyward_attest::quote::verify_quote`] with the host's AK,
+//!    qualifying data = SHA-256(nonce ‖ instance key));
+//! 4. boot policy (the boot log replayed against the quoted PCRs, then the
+//!    host's rules; or golden PCRs);
+//! 5. the workload CEL replays to the quoted workload PCR;
+//! 6. exactly one launch record for the instance key, and the instance
+//!    key's signature over the nonce;
+//! 7. the record's image and model are registered, unrevoked, and admitted
+//!    by their signing policy as it stands now.
+//!
+//! The result is an [`AttestedWorkload`], which only [`verify`] makes: the
+//! session store requires one.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use keyward_attest::cel::{LaunchRecord, WorkloadLog};
+use keyward_attest::digest::{HashAlg, PcrValues};
+use keyward_attest::eventlog::BootLog;
+use keyward_attest::instance::{
+    INSTANCE_KEY_LEN, instance_key_sha256, parse_instance_key, qualifying_data,
+    verify_nonce_signature,
+};
+use keyward_attest::quote::{QuoteError, QuoteKey, verify_quote};
+use keyward_attest::sigstore::{CertificateClaims, Signer};
+use keyward_attest::tpm::public::TpmPublic;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use super::nonce::{self, CheckedNonce};
+use super::{Denial, Stage};
+use crate::artifacts::{self, ArtifactRecord, ArtifactState, Kind, SignerRecord};
+use crate::hosts::HostState;
+use crate::hosts::{HostStore, HostStoreError};
+use crate::storage::Storage;
+
+/// Largest boot log accepted (decoded).
+pub const MAX_BOOT_LOG: usize = 1 << 20;
+/// Largest quote structure accepted (decoded).
+pub const MAX_QUOTE: usize = 4096;
+/// Most PCR values per request.
+pub const MAX_PCRS: usize = 48;
+
+/// The evidence an agent sends.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// The enrolled host.
+    pub host_id: String,
+    /// The nonce from `/v1/attest/challenge` (hex).
+    pub nonce: String,
+    /// TPMS_ATTEST of the quote, base64.
+    pub quote: String,
+    /// TPMT_SIGNATURE of the quote, base64.
+    pub signature: String,
+    /// Quoted PCR values: bank → index → hex.
+    #[schema(value_type = Object)]
+    pub pcrs: BTreeMap<String, BTreeMap<String, String>>,
+    /// The boot event log (TCG PC Client), base64; omitted only under a
+    /// golden-PCR policy.
+    #[serde(default)]
+    pub boot_log: Option<String>,
+    /// The workload Canonical Event Log, base64.
+    pub workload_log: String,
+    /// The instance public key (Ed25519, 32 bytes), base64.
+    pub instance_key: String,
+    /// The instance key's signature over the nonce, base64.
+    pub nonce_signature: String,
+}
+
+/// A workload that passed every check. Only [`verify`] makes one.
+#[derive(Debug, Clone)]
+pub struct AttestedWorkload {
+    pub(super) host_id: String,
+    pub(super) host_name: String,
+    pub(super) host_labels: BTreeMap<String, String>,
+    pub(super) instance_key: [u8; INSTANCE_KEY_LEN],
+    pub(super) launch: LaunchRecord,
+    pub(super) image: ArtifactRecord,
+    pub(super) model: ArtifactRecord,
+    pub(super) nonce: CheckedNonce,
+}
+
+impl AttestedWorkload {
+    /// The nonce this attestation answered (consumed with the session).
+    pub fn nonce(&self) -> &CheckedNonce {
+        &self.nonce
+    }
+
+    /// The host id.
+    pub fn host_id(&self) -> &str {
+        &self.host_id
+    }
+}
+
+fn deny(stage: Stage, reason: impl Into<String>) -> Denial {
+    Denial {
+        stage,
+        reason: reason.into(),
+    }
+}
+
+fn b64(field: &str, text: &str, max: usize) -> Result<Vec<u8>, Denial> {
+    // Base64 grows by 4/3: refuse before decoding anything larger.
+    if text.len() > max.saturating_mul(4) / 3 + 4 {
+        return Err(deny(
+            Stage::Request,
+            format!("{field}: larger than {max} bytes"),
+        ));
+    }
+    STANDARD
+        .decode(text)
+        .map_err(|e| deny(Stage::Request, format!("{field}: not base64: {e}")))
+}
+
+fn pcr_values(pcrs: &BTreeMap<String, BTreeMap<String, String>>) -> Result<PcrValues, Denial> {
+    let mut out = PcrValues::new();
+    let mut count = 0usize;
+    for (bank, values) in pcrs {
+        let alg = HashAlg::from_name(bank)
+            .ok_or_else(|| deny(Stage::Request, format!("pcrs: unknown bank {bank:?}")))?;
+        for (index, value) in values {
+            count = count.saturating_add(1);
+            if count > MAX_PCRS {
+                return Err(deny(Stage::Request, format!("pcrs: more than {MAX_PCRS}")));
+            }
+            let index: u32 = index
+                .parse()
+                .map_err(|_| deny(Stage::Request, format!("pcrs: bad index {index:?}")))?;
+            let digest = hex::decode(value)
+                .map_err(|_| deny(Stage::Request, format!("pcrs: {bank}/{index} not hex")))?;
+            out.insert(alg, index, digest)
+                .map_err(|e| deny(Stage::Request, format!("pcrs: {e}")))?;
+        }
+    }
+    Ok(out)
+}
+
+/// The keyless claims of a stored signer.
+pub(crate) fn signer_of(record: &SignerRecord) -> Signer {
+    match record {
+        SignerRecord::Keyless {
+            issuer,
+            subject,
+            claims,
+        } => Signer::Keyless {
+            issuer: issuer.clone(),
+            subject: subject.clone(),
+            claims: Box::new(CertificateClaims::from_pairs(
+                claims.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )),
+        },
+        SignerRecord::Key { key_id } => Signer::Key {
+            key_id: key_id.clone(),
+        },
+        SignerRecord::Certificate { ca_id, .. } => Signer::Certificate {
+            ca_id: ca_id.clone(),
+            certificate_sha256: [0; 32],
+        },
+    }
+}
+
+/// Loads an artifact and checks it is registered as `kind`, active, and
+/// admitted by its signing policy as it stands now.
+pub(crate) async fn check_artifact(
+    storage: &dyn Storage,
+    kind: Kind,
+    digest: &str,
+) -> Result<ArtifactRecord, Denial> {
+    let what = kind.as_str();
+    let record = match artifacts::load_artifact(storage, digest).await {
+        Ok(Some((record, _))) => record,
+        Ok(None) => {
+            return Err(deny(
+                Stage::Artifact,
+                format!("{what} {digest} is not registered"),
+            ));
+        }
+        Err(e) => return Err(deny(Stage::Internal, format!("{what} {digest}: {e}"))),
+    };
+    if record.kind != kind {
+        return Err(deny(
+            Stage::Artifact,
+            format!(
+                "{digest} is registered as a {}, not a {what}",
+                record.kind.as_str()
+            ),
+        ));
+    }
+    if record.state == ArtifactState::Revoked {
+        return Err(deny(Stage::Artifact, format!("{what} {digest} is revoked")));
+    }
+    let policy = match artifacts::load_policy(storage, kind, &record.policy).await {
+        Ok(Some((policy, _))) => policy
+            .signing_policy()
+            .map_err(|e| deny(Stage::Internal, format!("policy {}: {e}", record.policy)))?,
+        Ok(None) => {
+            return Err(deny(
+                Stage::Artifact,
+                format!(
+                    "{what} {digest}: its signing policy {:?} no longer exists",
+                    record.policy
+                ),
+            ));
+        }
+        Err(e) => return Err(deny(Stage::Internal, e.to_string())),
+    };
+    if !policy.admits(&signer_of(&record.signer)) {
+        return Err(deny(
+            Stage::Artifact,
+            format!(
+                "{what} {digest}: signer {} is no longer allowed by policy {:?}",
+                record.signer.summary(),
+                record.policy
+            ),
+        ));
+    }
+    Ok(record)
+}
+
+/// Runs every check on `evidence` (see the module docs). The nonce is not
+/// consumed here: the caller consumes it in the batch that creates the
+/// session, and `used` reports whether it was already used.
+pub async fn verify(
+    evidence: &Evidence,
+    nonce_key: &ring::hmac::Key,
+    storage: &dyn Storage,
+    hosts: &HostStore,
+    workload_pcr: u8,
+    now_ms: u64,
+) -> Result<AttestedWorkload, Denial> {
+    // 1. Nonce: ours, fresh, unused (the batch that consumes it is the
+    //    authority against races; this read reports plain replays first).
+    let nonce = nonce::check(nonce_key, &evidence.nonce, now_ms)
+        .map_err(|e| deny(Stage::Nonce, e.to_string()))?;
+    match storage.get(nonce::USED, &nonce.used_key()).await {
+        Ok(None) => {}
+        Ok(Some(_)) => return Err(deny(Stage::Nonce, nonce::NonceError::Used.to_string())),
+        Err(e) => return Err(deny(Stage::Internal, e.to_string())),
+    }
+
+    // 2. Host.
+    let host = match hosts.get(&evidence.host_id).await {
+        Ok(host) => host,
+        Err(HostStoreError::NotFound { .. }) => {
+            return Err(deny(
+                Stage::Host,
+                format!("host {:?} is not enrolled", evidence.host_id),
+            ));
+        }
+        Err(e) => return Err(deny(Stage::Internal, e.to_string())),
+    };
+    if host.state != HostState::Active {
+        return Err(deny(
+            Stage::Host,
+            format!("host {} is {}", host.id, host.state.as_str()),
+        ));
+    }
+    let Some(boot_policy) = host.boot_policy.as_ref() else {
+        return Err(deny(
+            Stage::Host,
+            format!("host {} has no boot policy", host.id),
+        ));
+    };
+
+    // 3. Quote.
+    let instance_key = parse_instance_key(&b64("instance_key", &evidence.instance_key, 64)?)
+        .map_err(|e| deny(Stage::Request, e.to_string()))?;
+    let ak_public = STANDARD
+        .decode(&host.ak_public)
+        .map_err(|e| deny(Stage::Internal, format!("stored AK: {e}")))?;
+    let ak = TpmPublic::parse(&ak_public)
+        .map_err(|e| deny(Stage::Internal, format!("stored AK: {e}")))?;
+    let attest = b64("quote", &evidence.quote, MAX_QUOTE)?;
+    let signature = b64("signature", &evidence.signature, MAX_QUOTE)?;
+    let pcrs = pcr_values(&evidence.pcrs)?;
+    let expected = qualifying_data(nonce.bytes(), &instance_key);
+    let quote = verify_quote(QuoteKey::Tpm(&ak), &attest, &signature, &pcrs, &expected).map_err(
+        |e| match e {
+            QuoteError::MalformedAttest { .. } | QuoteError::MalformedSignature { .. } => {
+                deny(Stage::Request, e.to_string())
+            }
+            other => deny(Stage::Quote, other.to_string()),
+        },
+    )?;
+    let quoted = quote.pcr_values();
+
+    // 4. Boot policy.
+    let boot_log = match &evidence.boot_log {
+        None => None,
+        Some(text) => {
+            let bytes = b64("boot_log", text, MAX_BOOT_LOG)?;
+            let log = BootLog::parse(&bytes)
+                .map_err(|e| deny(Stage::Request, format!("boot_log: {e}")))?;
+            Some(
+                log.verify(quoted)
+                    .map_err(|e| deny(Stage::BootPolicy, format!("boot log: {e}")))?,
+            )
+        }
+    };
+    boot_policy
+        .evaluate(quoted, boot_log.as_ref())
+        .map_err(|v| {
+            let failures: Vec<String> = v.failures().iter().map(ToString::to_string).collect();
+            deny(
+                Stage::BootPolicy,
+                format!("boot state outside policy: {}", failures.join("; ")),
+            )
+        })?;
+
+    // 5. Workload log.
+    let cel = b64(
+        "workload_log",
+        &evidence.workload_log,
+        keyward_attest::cel::MAX_WORKLOAD_LOG_LEN,
+    )?;
+    let workload = WorkloadLog::parse(&cel, workload_pcr)
+        .map_err(|e| deny(Stage::Request, format!("workload_log: {e}")))?
+        .verify(quoted)
+        .map_err(|e| deny(Stage::WorkloadLog, e.to_string()))?;
+
+    // 6. The instance's launch record and its key.
+    let launch = workload
+        .launch_record_for_key(&instance_key_sha256(&instance_key))
+        .map_err(|e| deny(Stage::WorkloadLog, e.to_string()))?
+        .clone();
+    let nonce_signature = b64("nonce_signature", &evidence.nonce_signature, 128)?;
+    verify_nonce_signature(&instance_key, nonce.bytes(), &nonce_signature)
+        .map_err(|e| deny(Stage::WorkloadLog, e.to_string()))?;
+
+    // 7. Artifacts.
+    let image = check_artifact(storage, Kind::Image, launch.image_digest()).await?;
+    let model = check_artifact(storage, Kind::Model, launch.model_digest()).await?;
+
+    Ok(AttestedWorkload {
+        host_id: host.id,
+        host_name: host.name,
+        host_labels: host.labels,
+        instance_key,
+        launch,
+        image,
+        model,
+        nonce,
+    })
+}
