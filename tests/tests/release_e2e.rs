@@ -332,18 +332,29 @@ impl Fixture {
 
     /// Evidence for `workload` answering a fresh challenge.
     async fn evidence(&self, workload: &Workload, cel: &[u8]) -> Value {
+        let mut indices = BOOT_PCRS.to_vec();
+        indices.push(WORKLOAD_PCR);
+        self.evidence_with(workload, cel, &indices, None).await
+    }
+
+    /// Evidence quoting `indices`, with a boot log.
+    async fn evidence_with(
+        &self,
+        workload: &Workload,
+        cel: &[u8],
+        indices: &[u8],
+        boot_log: Option<&[u8]>,
+    ) -> Value {
         let (status, challenge) =
             call(&self.state, "POST", "/v1/attest/challenge", None, None).await;
         assert_eq!(status, StatusCode::OK, "{challenge}");
         let nonce = hex::decode(challenge["nonce"].as_str().unwrap()).unwrap();
         let tpm = self.sim.open().unwrap();
-        let mut indices = BOOT_PCRS.to_vec();
-        indices.push(WORKLOAD_PCR);
         let quote = tpm
             .quote(
                 &self.ak,
                 &qualifying_data(&nonce, &workload.public),
-                &[PcrSelection::new(PcrBank::Sha256, &indices)],
+                &[PcrSelection::new(PcrBank::Sha256, indices)],
             )
             .unwrap();
         let pcrs: serde_json::Map<String, Value> = quote
@@ -351,7 +362,7 @@ impl Fixture {
             .iter()
             .map(|p| (p.index.to_string(), json!(hex::encode(&p.digest))))
             .collect();
-        json!({
+        let mut evidence = json!({
             "host_id": self.host_id,
             "nonce": hex::encode(&nonce),
             "quote": STANDARD.encode(&quote.attest),
@@ -360,7 +371,11 @@ impl Fixture {
             "workload_log": STANDARD.encode(cel),
             "instance_key": STANDARD.encode(workload.public),
             "nonce_signature": STANDARD.encode(workload.key.sign(&nonce_message(&nonce))),
-        })
+        });
+        if let Some(log) = boot_log {
+            evidence["boot_log"] = json!(STANDARD.encode(log));
+        }
+        evidence
     }
 
     async fn attest(&self, evidence: &Value) -> (StatusCode, Value) {
@@ -711,5 +726,256 @@ async fn revoking_the_model_kills_session_and_identity_lease() {
     assert_eq!(
         fx.last_reason("attest"),
         format!("denied at artifact: model {} is revoked", fx.model_digest)
+    );
+}
+
+/// Verifies an ES256 JWT against a JWKS, independently of the vault's
+/// signer (ring, from the JWK's coordinates); returns the claims.
+fn verify_jwt(jwks: &Value, token: &str) -> Option<Value> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts = token.split('.');
+    let (h, c, s) = (parts.next()?, parts.next()?, parts.next()?);
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
+    let jwk = jwks["keys"]
+        .as_array()?
+        .iter()
+        .find(|k| k["kid"] == header["kid"])?;
+    let mut point = vec![4u8];
+    point.extend(URL_SAFE_NO_PAD.decode(jwk["x"].as_str()?).ok()?);
+    point.extend(URL_SAFE_NO_PAD.decode(jwk["y"].as_str()?).ok()?);
+    let signature = URL_SAFE_NO_PAD.decode(s).ok()?;
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, &point)
+        .verify(format!("{h}.{c}").as_bytes(), &signature)
+        .ok()?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).ok()?).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_and_identity_leases_follow_attestation() {
+    use keyward_tests::postgres::Postgres;
+    use keyward_vault::secrets::identity::IdentitySettings;
+
+    let fx = Fixture::start().await;
+    let pg = Postgres::start().unwrap();
+    pg.admin_psql("CREATE TABLE orders (id int); INSERT INTO orders VALUES (42);")
+        .unwrap();
+    fx.state.engines.configure_identity(Some(IdentitySettings {
+        issuer: "http://127.0.0.1:8200/v1/identity".into(),
+        trust_domain: "keyward.test".into(),
+        default_ttl_secs: 300,
+        max_ttl_secs: 3600,
+        rotation_period_secs: 86_400,
+    }));
+    let (status, body) = fx
+        .admin(
+            "PUT",
+            "/v1/engines/database/postgres/readonly",
+            Some(&json!({
+                "connection_url": pg.admin_url(),
+                "creation_statements": [
+                    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+                    "GRANT SELECT ON orders TO \"{{name}}\";"
+                ],
+                "default_ttl": 120,
+                "max_ttl": 600,
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        !std::fs::read_to_string(&fx.audit_path)
+            .unwrap()
+            .contains(pg.admin_password()),
+        "the admin DSN's password reached the audit log"
+    );
+    fx.put_policy(
+        "db",
+        &format!(
+            r#"permit (principal is Keyward::Workload, action, resource is Keyward::Secret)
+            when {{ (resource.path == "database/postgres/readonly" || resource.path == "identity/token")
+                    && principal.image_digest == "{}"
+                    && principal.hasTag("env") && principal.getTag("env") == "prod" }};"#,
+            fx.image_digest
+        ),
+    )
+    .await;
+
+    let mut cel = Vec::new();
+    let workload = fx.launch(&mut cel, "agent-1", &fx.model_digest);
+    let evidence = fx.evidence(&workload, &cel).await;
+    let (status, session) = fx.attest(&evidence).await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    let token = session["token"].as_str().unwrap().to_owned();
+
+    // A PostgreSQL role, usable at once.
+    let (status, db) = fx
+        .session_call(
+            &workload,
+            &token,
+            "/v1/secrets/database/postgres/readonly",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{db}");
+    let username = db["username"].as_str().unwrap().to_owned();
+    let password = db["password"].as_str().unwrap().to_owned();
+    let out = pg
+        .psql(&username, &password, "SELECT id FROM orders;")
+        .unwrap();
+    assert!(out.contains("42"), "{out}");
+    let lease_id = db["lease_id"].as_str().unwrap().to_owned();
+    assert!(
+        lease_id.starts_with("database/postgres/readonly/"),
+        "{lease_id}"
+    );
+    let audit = fx.audit("secret.release");
+    let last = audit.last().unwrap();
+    assert!(!last.to_string().contains(&password), "{last}");
+
+    // Renewal with the session's proof.
+    let (status, renewed) = fx
+        .session_call(
+            &workload,
+            &token,
+            "/v1/sys/leases/renew",
+            &json!({ "lease_id": lease_id, "increment": 200 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+
+    // A workload identity token that verifies against the served JWKS.
+    let (status, id) = fx
+        .session_call(
+            &workload,
+            &token,
+            "/v1/secrets/identity/token",
+            &json!({ "audience": "sts.example.com" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{id}");
+    let (status, jwks) = call(
+        &fx.state,
+        "GET",
+        "/v1/identity/.well-known/jwks.json",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{jwks}");
+    let claims = verify_jwt(&jwks, id["token"].as_str().unwrap()).expect("token verifies");
+    assert_eq!(claims["aud"], "sts.example.com");
+    assert_eq!(claims["keyward"]["host_id"], fx.host_id.as_str());
+    assert_eq!(claims["keyward"]["model_digest"], fx.model_digest.as_str());
+    let (status, discovery) = call(
+        &fx.state,
+        "GET",
+        "/v1/identity/.well-known/openid-configuration",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(discovery["issuer"], "http://127.0.0.1:8200/v1/identity");
+
+    // Row 17: revoke the host; the role is dropped, the token listed as
+    // revoked, and renewal is denied.
+    let (status, body) = fx
+        .admin("POST", &format!("/v1/hosts/{}/revoke", fx.host_id), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let refused = pg
+        .psql(&username, &password, "SELECT 1;")
+        .expect_err("login after revocation");
+    assert!(
+        refused
+            .to_string()
+            .contains("password authentication failed"),
+        "{refused}"
+    );
+    let (status, revoked) = call(&fx.state, "GET", "/v1/identity/revoked", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(revoked["revoked"][0]["jti"], claims["jti"]);
+    let (status, body) = fx
+        .session_call(
+            &workload,
+            &token,
+            "/v1/sys/leases/renew",
+            &json!({ "lease_id": lease_id }),
+        )
+        .await;
+    assert_denied(status, &body);
+    let reason = fx.last_reason("lease.renew");
+    assert!(
+        reason.starts_with("denied at host: ")
+            || reason == "denied at session: unknown session token",
+        "{reason}"
+    );
+    let basis = fx.audit("lease.revoke-basis");
+    let last = basis.last().unwrap();
+    assert_eq!(last["reason"], "host revoked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boot_log_and_boot_rules_are_enforced() {
+    use keyward_tests::firmware::{self, BootImage, Measurement, QUOTE_PCRS, Tamper};
+
+    let fx = Fixture::start().await;
+    let image = BootImage::example();
+    let tpm = fx.sim.open().unwrap();
+    let log = firmware::measure(&image, &mut |p, d| tpm.extend_pcr_sha256(p, d)).unwrap();
+    drop(tpm);
+    let set_policy =
+        |image: &BootImage| json!({ "boot_policy": firmware::boot_policy_json(image) });
+    let path = format!("/v1/hosts/{}/boot-policy", fx.host_id);
+    let (status, body) = fx.admin("PUT", &path, Some(&set_policy(&image))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut cel = Vec::new();
+    let workload = fx.launch(&mut cel, "agent-1", &fx.model_digest);
+
+    // The honest boot log satisfies the rules.
+    let evidence = fx
+        .evidence_with(&workload, &cel, &QUOTE_PCRS, Some(&log))
+        .await;
+    let (status, body) = fx.attest(&evidence).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Row 9: the log edited (the kernel's event removed): does not replay.
+    let output = firmware::boot(&image);
+    let kernel = output.first(Measurement::Kernel).unwrap().index;
+    let edited = output.tampered(Tamper::Remove(kernel)).unwrap();
+    let evidence = fx
+        .evidence_with(&workload, &cel, &QUOTE_PCRS, Some(&edited))
+        .await;
+    let (status, body) = fx.attest(&evidence).await;
+    assert_denied(status, &body);
+    let reason = fx.last_reason("attest");
+    assert!(
+        reason.starts_with("denied at boot_policy: boot log: "),
+        "{reason}"
+    );
+
+    // Row 10: the policy wants another kernel: boot state outside policy.
+    let mut other = image.clone();
+    other.kernel = b"another kernel".to_vec();
+    let (status, body) = fx.admin("PUT", &path, Some(&set_policy(&other))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let evidence = fx
+        .evidence_with(&workload, &cel, &QUOTE_PCRS, Some(&log))
+        .await;
+    let (status, body) = fx.attest(&evidence).await;
+    assert_denied(status, &body);
+    let reason = fx.last_reason("attest");
+    assert!(
+        reason.starts_with("denied at boot_policy: boot state outside policy: "),
+        "{reason}"
+    );
+    // A rules policy without a boot log is refused too.
+    let evidence = fx.evidence_with(&workload, &cel, &QUOTE_PCRS, None).await;
+    let (status, body) = fx.attest(&evidence).await;
+    assert_denied(status, &body);
+    let reason = fx.last_reason("attest");
+    assert!(
+        reason.starts_with("denied at boot_policy: boot state outside policy: "),
+        "{reason}"
     );
 }
