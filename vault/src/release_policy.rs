@@ -689,9 +689,9 @@ fn check_name(name: &str) -> Result<(), PolicyError> {
 
 /// Size and nesting bounds, checked before Cedar's parser sees the text.
 ///
-/// Nesting counts `(`, `[` and `{` outside string literals and comments; it
-/// over-approximates nothing Cedar accepts and under-approximates nothing
-/// that makes the parser recurse.
+/// Nesting counts `(`, `[` and `{` outside string literals and `//` comments
+/// (Cedar has no other comment form), so brackets quoted in a string do not
+/// count against the bound.
 fn check_text(text: &str, max: usize) -> Result<(), PolicyError> {
     if text.len() > max {
         return Err(PolicyError::TooLarge {

@@ -228,6 +228,34 @@ fn denial(stage: Stage, reason: impl Into<String>) -> Denial {
     }
 }
 
+/// Authenticates a session request (token and proof of possession);
+/// a refusal is audited.
+async fn session_of(
+    state: &AppState,
+    ctx: &RequestContext,
+    body: &RawBody,
+    operation: &'static str,
+) -> Result<Arc<Session>, ApiError> {
+    let hosts = host_store(state);
+    let result = state
+        .release
+        .authenticate(
+            state.storage.as_ref(),
+            &hosts,
+            ctx.token.as_deref().map(String::as_str),
+            ctx.pop.as_deref(),
+            &ctx.method,
+            &ctx.path,
+            body.bytes(),
+            now_ms(),
+        )
+        .await;
+    match result {
+        Ok(session) => Ok(session),
+        Err(d) => Err(refuse(state, ctx, operation, "anonymous", d).await),
+    }
+}
+
 fn session_actor(session: &Session) -> String {
     format!(
         "workload:{}/{} (session {})",
@@ -511,24 +539,7 @@ pub(crate) async fn release(
     body: RawBody,
 ) -> Result<Response, ApiError> {
     const OP: &str = "secret.release";
-    let hosts = host_store(&state);
-    let session = match state
-        .release
-        .authenticate(
-            state.storage.as_ref(),
-            &hosts,
-            ctx.token.as_deref().map(String::as_str),
-            ctx.pop.as_deref(),
-            &ctx.method,
-            &ctx.path,
-            body.bytes(),
-            now_ms(),
-        )
-        .await
-    {
-        Ok(s) => s,
-        Err(d) => return Err(refuse(&state, &ctx, OP, "anonymous", d).await),
-    };
+    let session = session_of(&state, &ctx, &body, OP).await?;
     let actor = session_actor(&session);
     let request: SecretRequest = if body.bytes().is_empty() {
         SecretRequest::default()
@@ -1031,24 +1042,7 @@ pub(crate) async fn renew(
     body: RawBody,
 ) -> Result<Json<LeaseRecord>, ApiError> {
     const OP: &str = "lease.renew";
-    let hosts = host_store(&state);
-    let session = match state
-        .release
-        .authenticate(
-            state.storage.as_ref(),
-            &hosts,
-            ctx.token.as_deref().map(String::as_str),
-            ctx.pop.as_deref(),
-            &ctx.method,
-            &ctx.path,
-            body.bytes(),
-            now_ms(),
-        )
-        .await
-    {
-        Ok(s) => s,
-        Err(d) => return Err(refuse(&state, &ctx, OP, "anonymous", d).await),
-    };
+    let session = session_of(&state, &ctx, &body, OP).await?;
     let actor = session_actor(&session);
     let result = renew_inner(&state, &session, &body).await;
     match result {
