@@ -1,6 +1,8 @@
 //! TPM2_Quote.
 
-use tss_esapi::structures::{Data, SignatureScheme};
+use tss_esapi::interface_types::algorithm::HashingAlgorithm;
+use tss_esapi::interface_types::resource_handles::Hierarchy;
+use tss_esapi::structures::{Data, MaxBuffer, SignatureScheme};
 use tss_esapi::traits::Marshall;
 
 use crate::ak::AkBlob;
@@ -67,6 +69,37 @@ impl Tpm {
                     })?,
                 pcrs,
             })
+        })
+    }
+}
+
+impl Tpm {
+    /// TPM2_Hash + TPM2_Sign of `message` with `ak`: what an attacker holding
+    /// the host's TPM can make besides quotes. The TPM refuses to sign a
+    /// message that starts with TPM_GENERATED_VALUE with a restricted key,
+    /// so such a signature never passes as a quote; tests use this to show
+    /// that the verifier refuses it.
+    pub fn sign_with_ak(&self, ak: &AkBlob, message: &[u8]) -> Result<Vec<u8>, TpmError> {
+        let buffer =
+            MaxBuffer::try_from(message.to_vec()).map_err(|_| TpmError::InvalidArgument {
+                what: "message longer than the TPM's hash buffer",
+            })?;
+        let ak = ak.clone();
+        self.call(move |s| {
+            let handle = s.load_ak(&ak)?;
+            let signature = s
+                .context
+                .execute_with_nullauth_session(|ctx| {
+                    let (digest, ticket) =
+                        ctx.hash(buffer, HashingAlgorithm::Sha256, Hierarchy::Owner)?;
+                    ctx.sign(handle, digest, SignatureScheme::Null, ticket)
+                })
+                .map_err(TpmError::command("Sign"))?;
+            signature
+                .marshall()
+                .map_err(|_| TpmError::UnexpectedResponse {
+                    what: "TPMT_SIGNATURE does not marshal",
+                })
         })
     }
 }

@@ -191,6 +191,17 @@ async fn refuse(
             reason: denial.reason.clone(),
         },
     };
+    refuse_with(state, ctx, operation, actor, err).await
+}
+
+/// Audits `err` (a denial, or a failure) and returns what to answer.
+async fn refuse_with(
+    state: &AppState,
+    ctx: &RequestContext,
+    operation: &'static str,
+    actor: &str,
+    err: ApiError,
+) -> ApiError {
     let outcome = if matches!(err, ApiError::Denied { .. }) {
         Outcome::Denied
     } else {
@@ -324,9 +335,10 @@ pub(crate) async fn attest(
     body: RawBody,
 ) -> Result<Response, ApiError> {
     const OP: &str = "attest";
-    let evidence: Evidence = match parse_body(&body) {
-        Ok(e) => e,
-        Err(d) => return Err(refuse(&state, &ctx, OP, "anonymous", d).await),
+    // Unreadable or oversize bodies keep their own answer (400, 413).
+    let evidence: Evidence = match body.json::<Evidence>() {
+        Ok((e, _)) => e,
+        Err(e) => return Err(refuse_with(&state, &ctx, OP, "anonymous", e).await),
     };
     let actor = format!(
         "host:{}",
@@ -544,9 +556,9 @@ pub(crate) async fn release(
     let request: SecretRequest = if body.bytes().is_empty() {
         SecretRequest::default()
     } else {
-        match parse_body(&body) {
-            Ok(r) => r,
-            Err(d) => return Err(refuse(&state, &ctx, OP, &actor, d).await),
+        match body.json::<SecretRequest>() {
+            Ok((r, _)) => r,
+            Err(e) => return Err(refuse_with(&state, &ctx, OP, &actor, e).await),
         }
     };
     let engine = path.split('/').next().unwrap_or_default();
