@@ -389,14 +389,22 @@ pub(crate) async fn attest(
         Err(d) => return Err(refuse(&state, &ctx, OP, &actor, d).await),
     };
     let record = serde_json::to_value(session.as_ref()).ok();
-    audit(
+    if let Err(e) = audit(
         &state,
         &ctx,
         OP,
         &actor,
         (Outcome::Success, 200, None, record),
     )
-    .await?;
+    .await
+    {
+        // No audit record, no session.
+        state
+            .release
+            .discard_session(state.storage.as_ref(), &token)
+            .await;
+        return Err(e);
+    }
     let response = AttestResponse {
         token: token.to_string(),
         session: (*session).clone(),
@@ -577,8 +585,28 @@ pub(crate) async fn release(
     };
     let outcome = match engine {
         "kv" => release_kv(&state, &path, &request).await,
-        "identity" => release_identity(&state, &session, &path, &request, user.clone()).await,
-        "database" => release_database(&state, &session, &path, &request, user.clone()).await,
+        "identity" => {
+            release_identity(
+                &state,
+                &ctx.request_id,
+                &session,
+                &path,
+                &request,
+                user.clone(),
+            )
+            .await
+        }
+        "database" => {
+            release_database(
+                &state,
+                &ctx.request_id,
+                &session,
+                &path,
+                &request,
+                user.clone(),
+            )
+            .await
+        }
         _ => Err(denial(
             Stage::Request,
             format!("no secrets engine at {path:?}"),
@@ -664,6 +692,7 @@ struct Terms {
 
 fn lease_base(
     state: &AppState,
+    request_id: &str,
     session: &Session,
     path: &str,
     user: Option<String>,
@@ -691,6 +720,7 @@ fn lease_base(
         model_digest: session.model_digest.clone(),
         instance_id: session.instance_id.clone(),
         on_behalf_of: user,
+        request_id: request_id.to_owned(),
         issued_at_ms: now,
         expires_at_ms: expires,
         max_expires_at_ms: now.saturating_add(max_ttl_secs.saturating_mul(1000)),
@@ -763,6 +793,7 @@ async fn store_keys(state: &AppState, bytes: &[u8]) -> Result<(), Denial> {
 
 async fn release_identity(
     state: &AppState,
+    request_id: &str,
     session: &Session,
     path: &str,
     request: &SecretRequest,
@@ -809,6 +840,7 @@ async fn release_identity(
     let ttl_secs = token.expires_at.saturating_sub(now);
     let lease = lease_base(
         state,
+        request_id,
         session,
         path,
         user,
@@ -895,6 +927,7 @@ fn db_engine(config: &DbRoleConfig) -> Result<PostgresEngine, String> {
 
 async fn release_database(
     state: &AppState,
+    request_id: &str,
     session: &Session,
     path: &str,
     request: &SecretRequest,
@@ -913,6 +946,7 @@ async fn release_database(
         .min(db.max_ttl_secs);
     let mut lease = lease_base(
         state,
+        request_id,
         session,
         path,
         user,

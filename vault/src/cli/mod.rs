@@ -7,6 +7,7 @@ pub(crate) mod debug;
 pub(crate) mod host;
 pub(crate) mod operator;
 pub(crate) mod policy;
+pub(crate) mod release;
 pub(crate) mod server;
 pub(crate) mod token;
 
@@ -48,9 +49,18 @@ pub(crate) enum Command {
     /// Register, list, show and revoke signed images and model versions.
     #[command(subcommand)]
     Artifact(artifact::ArtifactCommand),
-    /// Signing policies.
+    /// Signing policies and Cedar release policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Static secrets (the `kv` engine).
+    #[command(subcommand)]
+    Kv(release::KvCommand),
+    /// Look up and revoke leases; list failed revocations.
+    #[command(subcommand)]
+    Lease(release::LeaseCommand),
+    /// Configure secrets engines.
+    #[command(subcommand)]
+    Engine(release::EngineCommand),
 }
 
 /// How a command ended.
@@ -85,6 +95,9 @@ pub(crate) fn run(cli: Cli) -> Exit {
         Command::Host(cmd) => host::run(cmd),
         Command::Artifact(cmd) => artifact::run(cmd),
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Kv(cmd) => release::run_kv(cmd),
+        Command::Lease(cmd) => release::run_lease(cmd),
+        Command::Engine(cmd) => release::run_engine(cmd),
     }
 }
 

@@ -18,6 +18,12 @@ pub(crate) enum PolicyCommand {
     /// Signing policies per artifact kind (release; auditor may read).
     #[command(subcommand)]
     Signing(SigningCommand),
+    /// Cedar release policies (admin; auditor may read).
+    #[command(subcommand)]
+    Release(super::release::ReleasePolicyCommand),
+    /// The Cedar schema release policies are validated against.
+    #[command(subcommand)]
+    ReleaseSchema(super::release::SchemaCommand),
 }
 
 /// Signing policy commands.
@@ -118,7 +124,11 @@ fn rows(v: &Value) -> Vec<(&'static str, String)> {
 
 /// Runs a policy command.
 pub(crate) fn run(cmd: PolicyCommand) -> Exit {
-    let PolicyCommand::Signing(cmd) = cmd;
+    let cmd = match cmd {
+        PolicyCommand::Signing(cmd) => cmd,
+        PolicyCommand::Release(cmd) => return super::release::run_policy(cmd),
+        PolicyCommand::ReleaseSchema(cmd) => return super::release::run_schema(cmd),
+    };
     block_on(async move {
         match cmd {
             SigningCommand::Put {

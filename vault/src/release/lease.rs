@@ -78,6 +78,9 @@ pub struct LeaseRecord {
     pub instance_id: String,
     /// The on-behalf-of user's subject, if any.
     pub on_behalf_of: Option<String>,
+    /// The request that created it (its audit records carry the same id).
+    #[serde(default)]
+    pub request_id: String,
     /// Issue time, milliseconds since the Unix epoch.
     pub issued_at_ms: u64,
     /// Expiry, milliseconds since the Unix epoch.

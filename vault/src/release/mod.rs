@@ -415,6 +415,12 @@ impl Release {
         Ok(cached)
     }
 
+    /// Forgets the session of `token` (its answer could not be audited, so
+    /// it must not exist).
+    pub async fn discard_session(&self, storage: &dyn Storage, token: &str) {
+        self.drop_session(storage, token_hash(token)).await;
+    }
+
     /// Forgets a session (expired or revoked) in memory and in storage.
     async fn drop_session(&self, storage: &dyn Storage, hash: [u8; 32]) {
         if let Ok(mut sessions) = self.sessions.write() {
