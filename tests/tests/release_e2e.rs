@@ -516,3 +516,143 @@ async fn boot_log_and_boot_rules_are_enforced() {
         "{reason}"
     );
 }
+
+/// Runs the expiry worker's pass until `done` holds (a deadline bounds it:
+/// the lease TTLs here are one or two seconds).
+async fn maintain_until(fx: &Fixture, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        keyward_vault::api::release::maintain(&fx.state)
+            .await
+            .unwrap();
+        if done() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not done by the deadline"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_expire_failed_revocations_are_listed_and_sessions_expire() {
+    use keyward_tests::postgres::Postgres;
+
+    let fx = Fixture::start().await;
+    let pg = Postgres::start().unwrap();
+    let (status, body) = fx
+        .admin(
+            "PUT",
+            "/v1/engines/database/postgres/short",
+            Some(&json!({
+                "connection_url": pg.admin_url(),
+                "creation_statements": [
+                    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
+                ],
+                "default_ttl": 1,
+                "max_ttl": 600,
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    fx.put_policy(
+        "db",
+        r#"permit (principal is Keyward::Workload, action, resource is Keyward::Secret)
+           when { resource.path like "database/postgres/*" };"#,
+    )
+    .await;
+    let mut cel = Vec::new();
+    let workload = fx.launch(&mut cel, "agent-1", &fx.model_digest);
+    let evidence = fx.evidence(&workload, &cel).await;
+    let (status, session) = fx.attest(&evidence).await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    let token = session["token"].as_str().unwrap().to_owned();
+    let path = "/v1/secrets/database/postgres/short";
+
+    // A one-second lease: the worker drops its role once it expires.
+    let (status, db) = fx.session_call(&workload, &token, path, &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{db}");
+    let user = db["username"].as_str().unwrap().to_owned();
+    let password = db["password"].as_str().unwrap().to_owned();
+    pg.psql(&user, &password, "SELECT 1;").unwrap();
+    let lease_id = db["lease_id"].as_str().unwrap().to_owned();
+    let lookup = json!({ "lease_id": lease_id });
+    maintain_until(&fx, || pg.psql(&user, &password, "SELECT 1;").is_err()).await;
+    let (status, _) = fx
+        .admin("POST", "/v1/sys/leases/lookup", Some(&lookup))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The database goes away: revocation fails, is kept, listed, retried.
+    let (status, db) = fx
+        .session_call(&workload, &token, path, &json!({"ttl": 1}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{db}");
+    let lease_id = db["lease_id"].as_str().unwrap().to_owned();
+    drop(pg);
+    let (status, counts) = fx
+        .admin(
+            "POST",
+            "/v1/sys/leases/revoke",
+            Some(&json!({ "lease_id": lease_id })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{counts}");
+    assert_eq!(counts, json!({"revoked": 0, "retrying": 1}));
+    let (status, list) = fx.admin("GET", "/v1/sys/leases/irrevocable", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list[0]["id"], lease_id.as_str());
+    assert_eq!(list[0]["revoking"], true);
+    assert!(list[0]["revoke_attempts"].as_u64().unwrap() >= 1, "{list}");
+    assert!(
+        list[0]["last_error"].as_str().unwrap().contains("connect"),
+        "{list}"
+    );
+    // The worker retries (attempts grow) and never drops it silently.
+    let attempts = list[0]["revoke_attempts"].as_u64().unwrap();
+    let state = fx.state.clone();
+    let lease = lease_id.clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        keyward_vault::api::release::maintain(&state).await.unwrap();
+        let (record, _) = keyward_vault::release::lease::load(state.storage.as_ref(), &lease)
+            .await
+            .unwrap()
+            .expect("a lease whose revocation failed is kept");
+        if u64::from(record.revoke_attempts) > attempts {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no retry");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // Row 16 (after expiry): a session past its TTL is refused.
+    let mut settings = fx.state.release.settings();
+    settings.session_ttl_ms = 1;
+    fx.state.release.configure(settings);
+    let evidence = fx.evidence(&workload, &cel).await;
+    let (status, session) = fx.attest(&evidence).await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    let short = session["token"].as_str().unwrap().to_owned();
+    let expires = session["session"]["expires_at_ms"].as_u64().unwrap();
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        <= expires
+    {
+        tokio::task::yield_now().await;
+    }
+    let (status, body) = fx
+        .session_call(&workload, &short, "/v1/secrets/kv/app/db", &json!({}))
+        .await;
+    assert_denied(status, &body);
+    assert!(
+        fx.last_reason("secret.release")
+            .starts_with("denied at session: session "),
+        "{}",
+        fx.last_reason("secret.release")
+    );
+}
