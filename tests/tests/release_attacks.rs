@@ -432,3 +432,94 @@ async fn row20_malformed_or_oversize_evidence_writes_nothing() {
     assert_eq!(count(&fx, Keyspace::Sessions).await, 1);
     assert_eq!(count(&fx, Keyspace::Nonces).await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row3_unknown_host_or_foreign_ak() {
+    let fx = Fixture::start().await;
+    let mut cel = Vec::new();
+    let workload = fx.launch(&mut cel, "agent-1", &fx.model_digest);
+    // A host id that was never enrolled.
+    let mut evidence = fx.evidence(&workload, &cel).await;
+    evidence["host_id"] = json!("00".repeat(16));
+    let (status, body) = fx.attest(&evidence).await;
+    assert_denied(status, &body);
+    assert_eq!(
+        fx.last_reason("attest"),
+        format!("denied at host: host {:?} is not enrolled", "00".repeat(16))
+    );
+    // An AK of the same TPM that was never enrolled, claiming the host:
+    // its quote does not verify with the enrolled AK.
+    let tpm = fx.sim.open().unwrap();
+    let rogue = tpm
+        .create_ak(
+            keyward_hardware::EkKind::Rsa2048,
+            keyward_hardware::AkAlgorithm::RsaSsaSha256,
+        )
+        .unwrap();
+    drop(tpm);
+    let mut evidence = fx.evidence(&workload, &cel).await;
+    let nonce = hex::decode(evidence["nonce"].as_str().unwrap()).unwrap();
+    let tpm = fx.sim.open().unwrap();
+    let mut indices = BOOT_PCRS.to_vec();
+    indices.push(WORKLOAD_PCR);
+    let quote = tpm
+        .quote(
+            &rogue,
+            &keyward_attest::instance::qualifying_data(&nonce, &workload.public),
+            &[keyward_hardware::PcrSelection::new(
+                keyward_hardware::PcrBank::Sha256,
+                &indices,
+            )],
+        )
+        .unwrap();
+    drop(tpm);
+    evidence["quote"] = json!(STANDARD.encode(&quote.attest));
+    evidence["signature"] = json!(STANDARD.encode(&quote.signature));
+    let (status, body) = fx.attest(&evidence).await;
+    assert_denied(status, &body);
+    assert!(
+        fx.last_reason("attest").starts_with("denied at quote: "),
+        "{}",
+        fx.last_reason("attest")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row16_a_captured_proof_cannot_be_replayed() {
+    use keyward_attest::instance::{PopProof, PopRequest};
+
+    let (fx, workload, token) = kv_fixture().await;
+    let path = "/v1/secrets/kv/app/db";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let proof = PopProof::sign(
+        &workload.key,
+        &PopRequest {
+            method: "POST",
+            path,
+            body: b"{}",
+            token: token.as_bytes(),
+        },
+        now,
+        [9; 16],
+    );
+    let (status, body) = fx.raw(path, Some(&token), Some(&proof), "{}".into()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = fx.raw(path, Some(&token), Some(&proof), "{}".into()).await;
+    assert_denied(status, &body);
+    assert_eq!(
+        fx.last_reason("secret.release"),
+        "denied at session: proof of possession already used (replay)"
+    );
+    // A proof for another body or path does not transfer.
+    let (status, body) = fx
+        .raw(path, Some(&token), Some(&proof), r#"{"version": 1}"#.into())
+        .await;
+    assert_denied(status, &body);
+    assert_eq!(
+        fx.last_reason("secret.release"),
+        "denied at session: proof signature does not verify with the session's instance key"
+    );
+}
