@@ -591,6 +591,22 @@ mod tests {
         let config = Config::load(&path).unwrap();
         assert_eq!(config.limits.request_timeout.as_secs(), 30);
         assert!(config.tls.is_some());
+        assert_eq!(config.release.session_ttl.as_secs(), 300);
+        assert_eq!(config.release.workload_pcr, 23);
+        let identity = config.release.identity.unwrap();
+        assert_eq!(identity.trust_domain, "example.com");
+        assert_eq!(identity.max_ttl.as_secs(), 3600);
+        assert_eq!(config.release.on_behalf_of.unwrap().audience, "keyward");
+    }
+
+    #[test]
+    fn release_defaults_and_unknown_keys() {
+        let config: Config = toml::from_str(MINIMAL).unwrap();
+        assert_eq!(config.release.nonce_ttl.as_secs(), 60);
+        assert_eq!(config.release.pop_window.as_secs(), 30);
+        assert!(config.release.identity.is_none());
+        let bad = format!("{MINIMAL}[release]\nsession_tll = \"5m\"\n");
+        assert!(toml::from_str::<Config>(&bad).is_err());
     }
 
     #[test]
