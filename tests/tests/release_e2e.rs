@@ -51,6 +51,19 @@ async fn attested_workload_gets_kv_secret_and_replays_fail() {
     assert_eq!(session["session"]["image_digest"], fx.image_digest.as_str());
     assert_eq!(session["session"]["model_signer"], "key:model-release");
     assert_eq!(session["session"]["host_labels"], json!({"env": "prod"}));
+    // The host record shows the attestation (written off the request path).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, host) = fx
+            .admin("GET", &format!("/v1/hosts/{}", fx.host_id), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{host}");
+        if host["last_attested_at"].is_u64() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{host}");
+        tokio::task::yield_now().await;
+    }
 
     let (status, secret) = fx
         .session_call(&workload, &token, "/v1/secrets/kv/app/db", &json!({}))
@@ -469,12 +482,39 @@ async fn boot_log_and_boot_rules_are_enforced() {
     let mut cel = Vec::new();
     let workload = fx.launch(&mut cel, "agent-1", &fx.model_digest);
 
-    // The honest boot log satisfies the rules.
+    // The honest boot log satisfies the rules; the workload gets an
+    // identity token (a lease).
+    fx.state
+        .engines
+        .configure_identity(Some(keyward_vault::secrets::identity::IdentitySettings {
+            issuer: "http://127.0.0.1:8200/v1/identity".into(),
+            trust_domain: "keyward.test".into(),
+            default_ttl_secs: 300,
+            max_ttl_secs: 3600,
+            rotation_period_secs: 86_400,
+        }));
+    fx.put_policy(
+        "id",
+        r#"permit (principal is Keyward::Workload, action, resource is Keyward::Secret)
+           when { resource.path == "identity/token" };"#,
+    )
+    .await;
     let evidence = fx
         .evidence_with(&workload, &cel, &QUOTE_PCRS, Some(&log))
         .await;
     let (status, body) = fx.attest(&evidence).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let (status, id) = fx
+        .session_call(
+            &workload,
+            &token,
+            "/v1/secrets/identity/token",
+            &json!({"audience": "svc"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{id}");
+    let lease_id = id["lease_id"].as_str().unwrap().to_owned();
 
     // Row 9: the log edited (the kernel's event removed): does not replay.
     let output = firmware::boot(&image);
@@ -489,6 +529,19 @@ async fn boot_log_and_boot_rules_are_enforced() {
     assert!(
         reason.starts_with("denied at boot_policy: boot log: "),
         "{reason}"
+    );
+    // A failed re-attestation of the host revokes the host's leases.
+    let (status, _) = fx
+        .admin(
+            "POST",
+            "/v1/sys/leases/lookup",
+            Some(&json!({ "lease_id": lease_id })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        fx.last_reason("lease.revoke-basis"),
+        "failed re-attestation of the host"
     );
 
     // Row 10: the policy wants another kernel: boot state outside policy.

@@ -366,18 +366,11 @@ pub(crate) async fn attest(
     .await;
     let attested = match verified {
         Ok(a) => a,
-        Err(d) => {
-            // Evidence the host's AK signed that fails later checks is a
-            // failed re-attestation: the host's leases go (revocation
-            // follows attestation). Earlier failures may be anyone's.
-            if matches!(
-                d.stage,
-                Stage::BootPolicy | Stage::WorkloadLog | Stage::Artifact
-            ) {
-                let prefix = lease::host_prefix(&evidence.host_id);
-                revoke_basis(&state, &ctx, &prefix, "failed re-attestation").await;
-            }
-            return Err(refuse(&state, &ctx, OP, &actor, d).await);
+        Err(rejection) => {
+            // Evidence the host's AK signed that then fails is a failed
+            // re-attestation: revocation follows (see RevokeScope).
+            revoke_scope(&state, &ctx, &rejection.scope).await;
+            return Err(refuse(&state, &ctx, OP, &actor, rejection.denial).await);
         }
     };
     let (token, session) = match state
@@ -404,6 +397,21 @@ pub(crate) async fn attest(
             .discard_session(state.storage.as_ref(), &token)
             .await;
         return Err(e);
+    }
+    if state.release.attested_write_due(&session.host_id, now) {
+        let hosts = host_store(&state);
+        let host_id = session.host_id.clone();
+        let at = now / 1000;
+        // Best effort, off the request path: a lost race or a failed write
+        // only delays the host's "last attested" display.
+        tokio::spawn(async move {
+            let _ = hosts
+                .update(&host_id, |record| {
+                    record.last_attested_at = Some(at);
+                    Ok(())
+                })
+                .await;
+        });
     }
     let response = AttestResponse {
         token: token.to_string(),
@@ -1033,6 +1041,43 @@ impl lease::Revoker for EngineRevoker<'_> {
     }
 }
 
+/// Revokes what a failed re-attestation takes down.
+async fn revoke_scope(state: &AppState, ctx: &RequestContext, scope: &evidence::RevokeScope) {
+    match scope {
+        evidence::RevokeScope::Host(host_id) => {
+            let prefix = lease::host_prefix(host_id);
+            revoke_basis(state, ctx, &prefix, "failed re-attestation of the host").await;
+        }
+        evidence::RevokeScope::Instance {
+            host_id,
+            instance_id,
+        } => {
+            let prefix = lease::host_prefix(host_id);
+            let Ok(ids) = lease::ids_with_basis(state.storage.as_ref(), &prefix).await else {
+                return;
+            };
+            let mut mine = Vec::new();
+            for id in ids {
+                if let Ok(Some((record, _))) = lease::load(state.storage.as_ref(), &id).await
+                    && record.instance_id == *instance_id
+                {
+                    mine.push(id);
+                }
+            }
+            let basis = format!("h/{host_id}/ instance {instance_id}");
+            revoke_ids(
+                state,
+                ctx,
+                &mine,
+                &basis,
+                "failed re-attestation of the instance",
+            )
+            .await;
+        }
+        _ => {}
+    }
+}
+
 /// Revokes every lease under a basis prefix and audits the counts.
 pub(crate) async fn revoke_basis(
     state: &AppState,
@@ -1043,15 +1088,21 @@ pub(crate) async fn revoke_basis(
     let ids = lease::ids_with_basis(state.storage.as_ref(), prefix)
         .await
         .ok()?;
-    let counts = lease::revoke_all(
-        state.storage.as_ref(),
-        &EngineRevoker(state),
-        &ids,
-        now_ms(),
-    )
-    .await
-    .ok()?;
     let basis = String::from_utf8_lossy(prefix).into_owned();
+    revoke_ids(state, ctx, &ids, &basis, why).await
+}
+
+/// Revokes `ids` and audits the counts under `basis`.
+async fn revoke_ids(
+    state: &AppState,
+    ctx: &RequestContext,
+    ids: &[String],
+    basis: &str,
+    why: &str,
+) -> Option<RevokeCounts> {
+    let counts = lease::revoke_all(state.storage.as_ref(), &EngineRevoker(state), ids, now_ms())
+        .await
+        .ok()?;
     let _ = audit(
         state,
         ctx,

@@ -222,9 +222,39 @@ pub(crate) async fn check_artifact(
     Ok(record)
 }
 
+/// Which leases a failed re-attestation takes down with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RevokeScope {
+    /// None: the failure proves nothing about the host's workloads
+    /// (anyone can send evidence that fails before the quote verifies; a
+    /// process without a launch record is not a workload).
+    Nothing,
+    /// Every lease of the host: its boot state is outside policy, or its
+    /// workload log no longer replays to the quoted PCR.
+    Host(String),
+    /// The leases of one workload instance on the host: its image or model
+    /// is no longer acceptable.
+    Instance {
+        /// The host.
+        host_id: String,
+        /// The launch record's instance id.
+        instance_id: String,
+    },
+}
+
+/// A refusal and what it revokes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Where and why.
+    pub denial: Denial,
+    /// What it revokes.
+    pub scope: RevokeScope,
+}
+
 /// Runs every check on `evidence` (see the module docs). The nonce is not
 /// consumed here: the caller consumes it in the batch that creates the
-/// session, and `used` reports whether it was already used.
+/// session. A failure says which leases it revokes.
 pub async fn verify(
     evidence: &Evidence,
     nonce_key: &ring::hmac::Key,
@@ -232,6 +262,51 @@ pub async fn verify(
     hosts: &HostStore,
     workload_pcr: u8,
     now_ms: u64,
+) -> Result<AttestedWorkload, Rejection> {
+    let mut progress = Progress::default();
+    match checks(
+        evidence,
+        nonce_key,
+        storage,
+        hosts,
+        workload_pcr,
+        now_ms,
+        &mut progress,
+    )
+    .await
+    {
+        Ok(attested) => Ok(attested),
+        Err(denial) => {
+            let host = || evidence.host_id.clone();
+            let scope = match (denial.stage, progress.instance_id) {
+                (Stage::BootPolicy, _) => RevokeScope::Host(host()),
+                (Stage::WorkloadLog, _) if !progress.log_replayed => RevokeScope::Host(host()),
+                (Stage::Artifact, Some(instance_id)) => RevokeScope::Instance {
+                    host_id: host(),
+                    instance_id,
+                },
+                _ => RevokeScope::Nothing,
+            };
+            Err(Rejection { denial, scope })
+        }
+    }
+}
+
+/// How far the checks got.
+#[derive(Debug, Default)]
+struct Progress {
+    log_replayed: bool,
+    instance_id: Option<String>,
+}
+
+async fn checks(
+    evidence: &Evidence,
+    nonce_key: &ring::hmac::Key,
+    storage: &dyn Storage,
+    hosts: &HostStore,
+    workload_pcr: u8,
+    now_ms: u64,
+    progress: &mut Progress,
 ) -> Result<AttestedWorkload, Denial> {
     // 1. Nonce: ours, fresh, unused (the batch that consumes it is the
     //    authority against races; this read reports plain replays first).
@@ -322,6 +397,7 @@ pub async fn verify(
         .map_err(|e| deny(Stage::Request, format!("workload_log: {e}")))?
         .verify(quoted)
         .map_err(|e| deny(Stage::WorkloadLog, e.to_string()))?;
+    progress.log_replayed = true;
 
     // 6. The instance's launch record and its key.
     let launch = workload
@@ -331,6 +407,7 @@ pub async fn verify(
     let nonce_signature = b64("nonce_signature", &evidence.nonce_signature, 128)?;
     verify_nonce_signature(&instance_key, nonce.bytes(), &nonce_signature)
         .map_err(|e| deny(Stage::WorkloadLog, e.to_string()))?;
+    progress.instance_id = Some(launch.instance_id().to_owned());
 
     // 7. Artifacts.
     let image = check_artifact(storage, Kind::Image, launch.image_digest()).await?;

@@ -212,6 +212,7 @@ pub struct Release {
     sessions: RwLock<HashMap<[u8; 32], Arc<CachedSession>>>,
     epoch: AtomicU64,
     seen_pops: Mutex<HashMap<[u8; POP_ID_LEN], u64>>,
+    last_attested: Mutex<HashMap<String, u64>>,
     rng: SystemRandom,
 }
 
@@ -224,6 +225,7 @@ impl Default for Release {
             // Start at 1 so a session cached at 0 is re-checked once.
             epoch: AtomicU64::new(1),
             seen_pops: Mutex::new(HashMap::new()),
+            last_attested: Mutex::new(HashMap::new()),
             rng: SystemRandom::new(),
         }
     }
@@ -557,6 +559,23 @@ impl Release {
             sessions.retain(|_, s| !matches(&s.session));
         }
         self.bump_epoch();
+    }
+
+    /// Whether the host's `last_attested_at` is due for a write (at most
+    /// one per host per minute, so attestation rates do not become host
+    /// record writes); marks it written.
+    pub fn attested_write_due(&self, host_id: &str, now_ms: u64) -> bool {
+        const EVERY_MS: u64 = 60_000;
+        let Ok(mut map) = self.last_attested.lock() else {
+            return false;
+        };
+        match map.get(host_id) {
+            Some(last) if now_ms.saturating_sub(*last) < EVERY_MS => false,
+            _ => {
+                map.insert(host_id.to_owned(), now_ms);
+                true
+            }
+        }
     }
 
     /// A random lease suffix (128 bits, hex).
