@@ -8,7 +8,10 @@ use utoipa::OpenApi;
 #[test]
 fn docs_openapi_json_is_current() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
-    let current = keyward_vault::api::ApiDoc::openapi().to_pretty_json().unwrap() + "\n";
+    let current = keyward_vault::api::ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap()
+        + "\n";
     if std::env::var_os("KEYWARD_UPDATE_OPENAPI").is_some() {
         std::fs::write(&path, &current).unwrap();
     }
@@ -17,7 +20,12 @@ fn docs_openapi_json_is_current() {
         committed == current,
         "docs/openapi.json is stale: run KEYWARD_UPDATE_OPENAPI=1 cargo test -p keyward-vault --test openapi_snapshot"
     );
-    for route in ["/v1/attest", "/v1/attest/challenge", "/v1/secrets/{path}", "/v1/sys/leases/renew"] {
+    for route in [
+        "/v1/attest",
+        "/v1/attest/challenge",
+        "/v1/secrets/{path}",
+        "/v1/sys/leases/renew",
+    ] {
         assert!(current.contains(&format!("\"{route}\"")), "{route}");
     }
 }

@@ -60,6 +60,7 @@ mod dsse;
 mod error;
 pub mod image;
 pub mod model;
+pub mod model_digest;
 mod policy;
 mod simple_signing;
 mod trust;

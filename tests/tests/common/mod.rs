@@ -529,3 +529,40 @@ impl Fixture {
         self.state = state;
     }
 }
+
+/// Serves `state`'s vault on a fresh loopback port (a real socket, for
+/// clients that speak HTTP); returns its base URL. The server task ends
+/// with the test's runtime.
+pub async fn serve(state: &AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app(state.clone());
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    format!("http://{addr}")
+}
+
+impl Fixture {
+    /// Launches a workload as [`Fixture::launch`] does, but hands back the
+    /// instance key as PKCS#8 (what `keyward launch` gives the workload),
+    /// for clients that load their own key.
+    pub fn launch_pkcs8(&self, cel: &mut Vec<u8>, instance: &str) -> Vec<u8> {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+        let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let public: [u8; 32] = key.public_key().as_ref().try_into().unwrap();
+        let record = LaunchRecord::new(
+            instance,
+            &self.image_ref,
+            &self.image_digest,
+            "demo-model",
+            &self.model_digest,
+            instance_key_sha256(&public),
+        )
+        .unwrap();
+        let digest = append(cel, WORKLOAD_PCR, &record).unwrap();
+        let tpm = self.sim.open().unwrap();
+        tpm.extend_pcr_sha256(WORKLOAD_PCR, digest).unwrap();
+        pkcs8.as_ref().to_vec()
+    }
+}

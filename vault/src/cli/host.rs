@@ -1,10 +1,13 @@
-//! `keyward host enroll|approve|list|show|revoke|set-boot-policy|set-labels`.
+//! `keyward host enroll|approve|list|show|revoke|set-boot-policy|set-labels|status`.
 //!
 //! `enroll` is the host side of enrollment (design brief §2): it reads the
 //! EK and its certificate from the TPM, creates an AK under the EK, sends
 //! them to the vault, runs TPM2_ActivateCredential on the challenge and
 //! returns the secret. It then keeps the AK blob (`ak.blob`, 0600) and the
 //! host id (`host.json`) in the state directory, for later quotes.
+//! `status` reads that host id and shows what the vault thinks of this host
+//! (through the admin route `GET /v1/hosts/{id}`, so it needs a platform or
+//! auditor token until the vault offers a host-authenticated route).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -90,6 +93,21 @@ pub(crate) enum HostCommand {
         /// JSON: `{"golden_pcrs": …}` or `{"rules": …}`.
         #[arg(long)]
         file: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// What the vault thinks of this host: state, labels, boot policy, last
+    /// attestation. Reads the host id from `<state-dir>/host.json`. Needs a
+    /// platform or auditor token (`--token` / KEYWARD_TOKEN) today, because
+    /// `GET /v1/hosts/{id}` is an admin route.
+    Status {
+        /// Where `keyward host enroll` kept host.json.
+        #[arg(long, default_value = "/var/lib/keyward")]
+        state_dir: PathBuf,
+        /// The vault's address (default: the one recorded at enrollment,
+        /// else --addr / KEYWARD_ADDR).
+        #[arg(long)]
+        vault: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -286,6 +304,51 @@ async fn enroll(
     Ok(Exit::Ok)
 }
 
+/// Largest host.json read.
+const MAX_HOST_FILE: u64 = 64 * 1024;
+
+/// The rows `host status` shows.
+fn status_rows(v: &Value, vault: &str) -> Vec<(&'static str, String)> {
+    let wanted = [
+        "Host ID",
+        "Name",
+        "State",
+        "Labels",
+        "Boot Policy",
+        "Last Attested At",
+    ];
+    let mut rows: Vec<_> = host_rows(v)
+        .into_iter()
+        .filter(|(name, _)| wanted.contains(name))
+        .collect();
+    rows.push(("Vault", vault.to_owned()));
+    rows
+}
+
+/// `host status`: the host id from host.json, then `GET /v1/hosts/{id}`.
+async fn status(
+    state_dir: &Path,
+    vault: Option<String>,
+    mut args: ClientArgs,
+) -> Result<Exit, String> {
+    let path = state_dir.join("host.json");
+    let bytes = super::read_input(&path, MAX_HOST_FILE)
+        .map_err(|e| format!("{e} (has this host been enrolled with `keyward host enroll`?)"))?;
+    let host: Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let id = field(&host, "host_id")
+        .as_str()
+        .ok_or_else(|| format!("{}: no host_id", path.display()))?;
+    let host_path = host_path(id, "")?;
+    if let Some(vault) = vault.or_else(|| field(&host, "vault").as_str().map(str::to_owned)) {
+        args.addr = vault;
+    }
+    let client = Client::new(&args)?;
+    let v = client.call(reqwest::Method::GET, &host_path, None).await?;
+    client.print(&v, &status_rows(&v, &args.addr));
+    Ok(Exit::Ok)
+}
+
 /// Runs a host command.
 pub(crate) fn run(cmd: HostCommand) -> Exit {
     block_on(async move {
@@ -332,6 +395,11 @@ pub(crate) fn run(cmd: HostCommand) -> Exit {
                 )
                 .await
             }
+            HostCommand::Status {
+                state_dir,
+                vault,
+                client,
+            } => status(&state_dir, vault, client).await,
             HostCommand::SetLabels { id, labels, client } => {
                 simple(
                     &client,

@@ -5,6 +5,7 @@ pub(crate) mod artifact;
 pub(crate) mod audit;
 pub(crate) mod debug;
 pub(crate) mod host;
+pub(crate) mod launch;
 pub(crate) mod operator;
 pub(crate) mod policy;
 pub(crate) mod release;
@@ -61,6 +62,8 @@ pub(crate) enum Command {
     /// Configure secrets engines.
     #[command(subcommand)]
     Engine(release::EngineCommand),
+    /// Start a workload instance: instance key, launch record, workload PCR, then exec CMD.
+    Launch(launch::LaunchArgs),
 }
 
 /// How a command ended.
@@ -98,6 +101,7 @@ pub(crate) fn run(cli: Cli) -> Exit {
         Command::Kv(cmd) => release::run_kv(cmd),
         Command::Lease(cmd) => release::run_lease(cmd),
         Command::Engine(cmd) => release::run_engine(cmd),
+        Command::Launch(args) => launch::run(args),
     }
 }
 
