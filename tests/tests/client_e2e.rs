@@ -86,27 +86,6 @@ fn policy(fx: &Fixture) -> String {
     )
 }
 
-/// Verifies an ES256 JWT against a JWKS with ring (not the vault's code).
-fn verify_jwt(jwks: &Value, token: &str) -> Option<Value> {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut parts = token.split('.');
-    let (h, c, s) = (parts.next()?, parts.next()?, parts.next()?);
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
-    let jwk = jwks["keys"]
-        .as_array()?
-        .iter()
-        .find(|k| k["kid"] == header["kid"])?;
-    let mut point = vec![4u8];
-    point.extend(URL_SAFE_NO_PAD.decode(jwk["x"].as_str()?).ok()?);
-    point.extend(URL_SAFE_NO_PAD.decode(jwk["y"].as_str()?).ok()?);
-    let signature = URL_SAFE_NO_PAD.decode(s).ok()?;
-    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, &point)
-        .verify(format!("{h}.{c}").as_bytes(), &signature)
-        .ok()?;
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).ok()?).ok()
-}
-
 fn attest_successes(fx: &Fixture) -> usize {
     fx.audit("attest")
         .iter()

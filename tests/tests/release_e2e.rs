@@ -14,11 +14,10 @@ mod common;
 use common::*;
 
 use axum::http::StatusCode;
-use base64::Engine;
 use keyward_attest::cel::{LaunchRecord, append};
 use keyward_attest::instance::instance_key_sha256;
 use ring::signature::{Ed25519KeyPair, KeyPair};
-use serde_json::{Value, json};
+use serde_json::json;
 fn policy_for(fx: &Fixture) -> String {
     format!(
         r#"permit (principal is Keyward::Workload, action, resource is Keyward::Secret)
@@ -277,27 +276,6 @@ async fn revoking_the_model_kills_session_and_identity_lease() {
         fx.last_reason("attest"),
         format!("denied at artifact: model {} is revoked", fx.model_digest)
     );
-}
-
-/// Verifies an ES256 JWT against a JWKS, independently of the vault's
-/// signer (ring, from the JWK's coordinates); returns the claims.
-fn verify_jwt(jwks: &Value, token: &str) -> Option<Value> {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut parts = token.split('.');
-    let (h, c, s) = (parts.next()?, parts.next()?, parts.next()?);
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
-    let jwk = jwks["keys"]
-        .as_array()?
-        .iter()
-        .find(|k| k["kid"] == header["kid"])?;
-    let mut point = vec![4u8];
-    point.extend(URL_SAFE_NO_PAD.decode(jwk["x"].as_str()?).ok()?);
-    point.extend(URL_SAFE_NO_PAD.decode(jwk["y"].as_str()?).ok()?);
-    let signature = URL_SAFE_NO_PAD.decode(s).ok()?;
-    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, &point)
-        .verify(format!("{h}.{c}").as_bytes(), &signature)
-        .ok()?;
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).ok()?).ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

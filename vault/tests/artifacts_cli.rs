@@ -12,51 +12,19 @@ mod common;
 use common::{Server, free_port, keyward, ok_json};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_keyward");
 const MODEL_V11: &str = "sha256:4636e38614b56fc524211e1315e964336c3f2b9d3d0940bf495669e7c73f35f0";
 const KUBEWARDEN_DIGEST: &str =
     "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172";
 
 fn start(dir: &Path, port: u16) -> (Server, String) {
-    let config = dir.join("keyward.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n[audit]\npath = \"{}\"\n\
-             [artifacts.registry]\ninsecure_hosts = [\"127.0.0.1:1\"]\n",
-            dir.join("data").display(),
-            dir.join("audit.log").display()
-        ),
+    common::start_cli_server(
+        dir,
+        port,
+        "[artifacts.registry]\ninsecure_hosts = [\"127.0.0.1:1\"]\n",
     )
-    .unwrap();
-    let child = Command::new(BIN)
-        .args(["server", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("server.err")).unwrap())
-        .spawn()
-        .unwrap();
-    let server = Server(Some(child));
-    let addr = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !keyward(&addr, None, &["operator", "status"], None)
-        .status
-        .success()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "server did not come up: {}",
-            std::fs::read_to_string(dir.join("server.err")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (server, addr)
 }
 
 fn testdata(rel: &str) -> PathBuf {

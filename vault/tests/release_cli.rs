@@ -13,45 +13,9 @@ mod common;
 use common::{Server, failed_with, free_port, keyward, ok_json};
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_keyward");
 
 fn start(dir: &Path, port: u16) -> (Server, String) {
-    let config = dir.join("keyward.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n[audit]\npath = \"{}\"\n",
-            dir.join("data").display(),
-            dir.join("audit.log").display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new(BIN)
-        .args(["server", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("server.err")).unwrap())
-        .spawn()
-        .unwrap();
-    let server = Server(Some(child));
-    let addr = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !keyward(&addr, None, &["operator", "status"], None)
-        .status
-        .success()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "server did not come up: {}",
-            std::fs::read_to_string(dir.join("server.err")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (server, addr)
+    common::start_cli_server(dir, port, "")
 }
 
 #[test]

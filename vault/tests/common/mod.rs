@@ -157,3 +157,34 @@ pub(crate) async fn call(
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     ))
 }
+
+/// Writes a minimal config (loopback port, data dir and audit log in `dir`,
+/// plus `extra` TOML) and starts `keyward server`, waiting (bounded) until
+/// `keyward operator status` answers.
+pub(crate) fn start_cli_server(dir: &std::path::Path, port: u16, extra: &str) -> (Server, String) {
+    let config = dir.join("keyward.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n[audit]\npath = \"{}\"\n{extra}",
+            dir.join("data").display(),
+            dir.join("audit.log").display()
+        ),
+    )
+    .unwrap();
+    let server = Server(Some(spawn(dir, &config)));
+    let addr = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !keyward(&addr, None, &["operator", "status"], None)
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "server did not come up: {}",
+            std::fs::read_to_string(dir.join("server.err")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (server, addr)
+}
