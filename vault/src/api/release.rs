@@ -1373,6 +1373,7 @@ pub async fn maintain(state: &AppState) -> Result<RevokeCounts, StorageError> {
     let now = now_ms();
     let counts = lease::expire_due(state.storage.as_ref(), &EngineRevoker(state), now, 256).await?;
     lease::prune_nonces(state.storage.as_ref(), now, 1024).await?;
+    state.release.prune_sessions(now);
     if state.engines.identity_settings().is_some() {
         let rotated = with_keys(state, |keys, settings| {
             let now = now_secs();

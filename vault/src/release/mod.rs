@@ -578,6 +578,17 @@ impl Release {
         }
     }
 
+    /// Forgets expired sessions held in memory (the worker calls this, so
+    /// the cache does not grow with sessions that are never used again).
+    pub fn prune_sessions(&self, now_ms: u64) -> usize {
+        let Ok(mut sessions) = self.sessions.write() else {
+            return 0;
+        };
+        let before = sessions.len();
+        sessions.retain(|_, s| s.session.expires_at_ms >= now_ms);
+        before.saturating_sub(sessions.len())
+    }
+
     /// A random lease suffix (128 bits, hex).
     pub fn random_id(&self) -> Result<String, Denial> {
         let mut bytes = [0u8; 16];
