@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-# NOT YET RUNNABLE: needs client/examples/demo_agent.rs (issue 7, in progress).
 # Keyward, end to end, in one command: a vault, a swtpm-backed host, a local
 # OCI registry, PostgreSQL, a signed image and model, Cedar policy, and an
 # agent launched through `keyward launch` that gets a KV secret, a workload
@@ -9,6 +8,8 @@
 #
 #   scripts/demo.sh            # installs what is missing (scripts/deps.sh), builds, runs
 #   KEYWARD_DEMO_KEEP=1 scripts/demo.sh   # keep the temporary directory
+#   KEYWARD_DEMO_BIN_DIR=DIR scripts/demo.sh   # use DIR/keyward and
+#                              # DIR/examples/demo_agent instead of building
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -57,9 +58,16 @@ print(v)' "$1"; }
 step "Install what is missing and build"
 scripts/deps.sh
 venv="${KEYWARD_TOOLS_VENV:-$root/target/tools-venv}"
-show cargo build -j2 --locked -p keyward-vault --bin keyward -p keyward-client --example demo_agent
-keyward="$root/target/debug/keyward"
-agent="$root/target/debug/examples/demo_agent"
+if [[ -n "${KEYWARD_DEMO_BIN_DIR:-}" ]]; then
+  # Prebuilt binaries (the end-to-end test runs the demo on its own build).
+  bin_dir="$KEYWARD_DEMO_BIN_DIR"
+else
+  show cargo build -j2 --locked -p keyward-vault --bin keyward -p keyward-client --example demo_agent
+  bin_dir="${CARGO_TARGET_DIR:-$root/target}/debug"
+fi
+keyward="$bin_dir/keyward"
+agent="$bin_dir/examples/demo_agent"
+[[ -x "$keyward" && -x "$agent" ]] || fail "missing $keyward or $agent"
 work="$(mktemp -d -t keyward-demo-XXXXXX)"
 export KEYWARD_FORMAT_HINT=1
 say "working directory: $work"
@@ -126,9 +134,11 @@ root_token=$(json root_token <<<"$init")
 share1=$(json keys.0 <<<"$init"); share2=$(json keys.1 <<<"$init"); share3=$(json keys.2 <<<"$init")
 say "Unseal shares (any 2 of 3):"
 say "  $share1"; say "  $share2"; say "  $share3"
-"$keyward" operator unseal "$share1" >/dev/null
-"$keyward" operator unseal "$share2" >/dev/null
 export KEYWARD_TOKEN="$root_token"
+say "Init leaves the vault unsealed; seal it, and unseal with two of the three shares:"
+show "$keyward" operator seal
+show "$keyward" operator unseal "$share3"
+show "$keyward" operator unseal "$share1"
 ok "vault unsealed at $addr (pid ${pids[-1]})"
 
 # --------------------------------------------------------------------------
@@ -158,7 +168,7 @@ storage:
 http:
   addr: 127.0.0.1:$registry_port
 EOF
-docker-registry serve "$work/registry/config.yml" 2>"$work/registry/log" &
+docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
 pids+=($!)
 wait_until 20 "the registry" curl -sf "http://127.0.0.1:$registry_port/v2/"
 ok "registry at 127.0.0.1:$registry_port (pid ${pids[-1]})"
@@ -168,7 +178,7 @@ step "Push and sign a sample image (skopeo; key-signed simple signing)"
 image_digest=$(python3 scripts/demo/make-image.py "$work/image" v1 agent "#!/bin/sh
 echo demo agent")
 image_ref="127.0.0.1:$registry_port/demo/agent:v1"
-show skopeo copy --quiet --dest-tls-verify=false "oci:$work/image:v1" "docker://$image_ref"
+show skopeo copy --quiet --dest-tls-verify=false --preserve-digests "oci:$work/image:v1" "docker://$image_ref"
 "$venv/bin/python" scripts/sign-image.py keygen "$work/image-signer.pem" "$work/image-signer.pub"
 sig_tag=$("$venv/bin/python" scripts/sign-image.py sign --reference "$image_ref" \
   --digest "$image_digest" --key "$work/image-signer.pem" --out "$work/image-sig")
@@ -268,15 +278,22 @@ ok "Cedar policy written and validated against the schema"
 step "Launch the agent through keyward launch"
 say "The launcher makes an instance key, records {image, model, key hash} in the"
 say "workload event log, extends PCR 23, and execs the agent with the key path."
-export KEYWARD_VAULT="$addr" DEMO_AUDIENCE="demo-service" DEMO_PG_PORT="$pg_port"
-"$keyward" launch --image "$image_ref@$image_digest" --model-digest "$model_digest" \
+mkdir -m 700 "$work/agent"
+export KEYWARD_VAULT="$addr" DEMO_AUDIENCE="demo-service" DEMO_PG_PORT="$pg_port" DEMO_OUT="$work/agent"
+show "$keyward" launch --image "$image_ref@$image_digest" --model-digest "$model_digest" \
   --model-name demo-model --model-dir "$work/model" --tcti "$tcti" --state-dir "$work/host" \
   -- "$agent" --hold >"$work/agent.out" 2>&1 &
 agent_pid=$!
 pids+=("$agent_pid")
 wait_until 120 "the agent's first releases" grep -q "holding" "$work/agent.out"
 cat "$work/agent.out"
-ok "kv secret, identity JWT (verified against the JWKS) and a PostgreSQL credential released"
+ok "kv secret, identity JWT and a PostgreSQL credential released; a query ran with the credential"
+
+say "A downstream service verifies the agent's identity token with nothing but the"
+say "vault's OIDC discovery document and JWKS (Python 'cryptography', not Keyward code):"
+show "$venv/bin/python" scripts/verify-jwt.py --issuer "$addr/v1/identity" --audience demo-service \
+  "$work/agent/identity.jwt"
+ok "identity token verified against the JWKS"
 
 # --------------------------------------------------------------------------
 step "Revoke the model: the lease is revoked, the next release denied"
@@ -291,13 +308,36 @@ ok "revocation followed the attestation"
 step "A tampered model is refused"
 cp -r "$work/model" "$work/model-tampered"
 printf 'poison' >>"$work/model-tampered/weights.bin"
+say "Claiming the signed model's digest for tampered files: the launcher rehashes them."
 if "$keyward" launch --image "$image_ref@$image_digest" --model-digest "$model_digest" \
   --model-name demo-model --model-dir "$work/model-tampered" --tcti "$tcti" \
   --state-dir "$work/host" -- "$agent" 2>"$work/tampered.err"; then
   fail "the launcher started a tampered model"
 fi
 say "launcher: $(tail -1 "$work/tampered.err")"
+tampered_digest=$(sed -n 's/.* hashes to \(sha256:[0-9a-f]*\).*/\1/p' "$work/tampered.err")
+[[ -n "$tampered_digest" ]] || fail "the launcher did not say what the tampered model hashes to"
 ok "tampered model refused before launch"
+say "Launching it honestly, under its own digest: measured, attested — and denied by the vault."
+if "$keyward" launch --image "$image_ref@$image_digest" --model-digest "$tampered_digest" \
+  --model-name demo-model --model-dir "$work/model-tampered" --tcti "$tcti" \
+  --state-dir "$work/host" -- "$agent" >"$work/tampered.out" 2>&1; then
+  fail "the vault released secrets to a tampered model: $(cat "$work/tampered.out")"
+fi
+cat "$work/tampered.out"
+request_id=$(sed -n 's/.*request id \([^)]*\)).*/\1/p' "$work/tampered.out" | tail -1)
+[[ -n "$request_id" ]] || fail "the agent was not denied: $(cat "$work/tampered.out")"
+reason=$(python3 - "$work/vault/audit.log" "$request_id" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("request_id") == sys.argv[2] and r.get("outcome") == "denied":
+        print(r.get("reason"))
+PY
+)
+[[ -n "$reason" ]] || fail "no audit record for request $request_id"
+say "audit log, request $request_id: $reason"
+ok "the agent got a uniform denial; the audit log says why"
 
 # --------------------------------------------------------------------------
 step "The audit trail, and its hash chain"

@@ -1,36 +1,28 @@
 //! A minimal agent: attests with the host's TPM and releases one kv secret,
 //! printing its field names (never its values).
 //!
-//! Environment: `KEYWARD_VAULT` (vault URL), `KEYWARD_STATE_DIR` (the host
-//! state directory `keyward host enroll` wrote), `KEYWARD_TCTI` (default
-//! `device:/dev/tpmrm0`), `KEYWARD_INSTANCE_KEY` (the instance key file
-//! `keyward launch` wrote), optionally `KEYWARD_CACERT` (PEM roots for
-//! https) and `KEYWARD_KV_PATH` (default `app/config`).
+//! Run it under `keyward launch`, which sets everything the client needs
+//! (`KEYWARD_INSTANCE_KEY`, `KEYWARD_STATE_DIR`, `KEYWARD_TCTI`,
+//! `KEYWARD_WORKLOAD_LOG`, `KEYWARD_WORKLOAD_PCR`); `KEYWARD_VAULT` names the
+//! vault when the host's state directory does not, `KEYWARD_CACERT` a PEM
+//! file of CA roots for its TLS certificate, and `KEYWARD_KV_PATH` the
+//! secret (default `app/config`):
+//!
+//! ```sh
+//! keyward launch --image REF@sha256:… --model-digest sha256:… -- \
+//!     target/debug/examples/agent
+//! ```
 
 use std::process::ExitCode;
 
-use keyward_client::{Client, ClientError, DEFAULT_TCTI};
+use keyward_client::{Client, ClientError};
 
 async fn run() -> Result<(), ClientError> {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let mut builder = Client::builder()
-        .instance_key_from_env()
-        .tpm(env("KEYWARD_TCTI").unwrap_or_else(|| DEFAULT_TCTI.to_owned()));
-    if let Some(vault) = env("KEYWARD_VAULT") {
-        builder = builder.vault(vault);
-    }
-    if let Some(dir) = env("KEYWARD_STATE_DIR") {
-        builder = builder.host_state_dir(dir);
-    }
-    if let Some(path) = env("KEYWARD_CACERT") {
-        let pem = std::fs::read(&path).map_err(|source| ClientError::File {
-            path: path.into(),
-            source,
-        })?;
-        builder = builder.ca_roots(pem);
-    }
-    let client = builder.build()?;
-    let path = env("KEYWARD_KV_PATH").unwrap_or_else(|| "app/config".to_owned());
+    let client = Client::builder().from_launch_env().build()?;
+    let path = std::env::var("KEYWARD_KV_PATH")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "app/config".to_owned());
     let secret = client.kv(&path).await?;
     println!("{} (version {}):", secret.path(), secret.version());
     for key in secret.keys() {
@@ -43,17 +35,12 @@ fn main() -> ExitCode {
     // libtss2 logs to stderr unless told otherwise; quiet it as the
     // `keyward` binary does, while the process has one thread.
     keyward_client::silence_libtss2_logs_at_startup();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("agent: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
+    agent()
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn agent() -> ExitCode {
+    match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("agent: {e}");

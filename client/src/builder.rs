@@ -19,6 +19,18 @@ use crate::quoter::{DirectTpm, Quoter};
 pub const INSTANCE_KEY_ENV: &str = "KEYWARD_INSTANCE_KEY";
 /// The environment variable naming the workload log.
 pub const WORKLOAD_LOG_ENV: &str = "KEYWARD_WORKLOAD_LOG";
+/// The environment variable naming the host state directory.
+pub const STATE_DIR_ENV: &str = "KEYWARD_STATE_DIR";
+/// The environment variable naming the TPM (a TCTI string).
+pub const TCTI_ENV: &str = "KEYWARD_TCTI";
+/// The environment variable naming the workload PCR.
+pub const WORKLOAD_PCR_ENV: &str = "KEYWARD_WORKLOAD_PCR";
+/// The environment variable naming the vault URL.
+pub const VAULT_ENV: &str = "KEYWARD_VAULT";
+/// The environment variable naming a PEM file of CA roots for the vault.
+pub const CACERT_ENV: &str = "KEYWARD_CACERT";
+/// The boot PCRs quoted by default.
+const BOOT_PCRS: [u8; 10] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
 /// Where Linux exposes the firmware's boot event log.
 pub const DEFAULT_BOOT_LOG: &str = "/sys/kernel/security/tpm0/binary_bios_measurements";
 /// The TPM used when none is named.
@@ -30,7 +42,7 @@ const MAX_KEY_FILE: u64 = 4096;
 /// Largest `host.json` read.
 const MAX_HOST_FILE: u64 = 64 * 1024;
 /// Largest CA bundle.
-const MAX_CA_BUNDLE: usize = 1 << 20;
+const MAX_CA_BUNDLE: u64 = 1 << 20;
 
 /// The instance key: the workload's Ed25519 key pair. `ring` keeps the
 /// private scalar inside [`Ed25519KeyPair`]; the PKCS#8 bytes it came from
@@ -157,7 +169,7 @@ enum BootLog {
 #[derive(Default)]
 pub struct ClientBuilder {
     vault: Option<String>,
-    ca_roots: Option<Vec<u8>>,
+    ca_roots: Option<Result<Vec<u8>, ClientError>>,
     instance_key: Option<Result<InstanceKey, ClientError>>,
     tcti: Option<String>,
     quoter: Option<Arc<dyn Quoter>>,
@@ -193,7 +205,43 @@ impl ClientBuilder {
     /// PEM CA certificates to trust for the vault's TLS certificate, instead
     /// of the platform's roots.
     pub fn ca_roots(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.ca_roots = Some(pem.into());
+        self.ca_roots = Some(Ok(pem.into()));
+        self
+    }
+
+    /// Configures what `keyward launch` hands the workload it starts:
+    /// the instance key (`KEYWARD_INSTANCE_KEY`, as
+    /// [`instance_key_from_env`](Self::instance_key_from_env)), the host
+    /// state directory (`KEYWARD_STATE_DIR`), the TPM (`KEYWARD_TCTI`) and
+    /// the workload PCR (`KEYWARD_WORKLOAD_PCR`, quoted with PCRs 0–9); the
+    /// workload log (`KEYWARD_WORKLOAD_LOG`) is read by
+    /// [`build`](Self::build) in any case. Also, when set, the vault URL
+    /// (`KEYWARD_VAULT`) and a PEM file of CA roots for its TLS certificate
+    /// (`KEYWARD_CACERT`). Calls made after this one override what it set.
+    pub fn from_launch_env(mut self) -> Self {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        self = self.instance_key_from_env();
+        if let Some(dir) = var(STATE_DIR_ENV) {
+            self.state_dir = Some(PathBuf::from(dir));
+        }
+        if let Some(tcti) = var(TCTI_ENV).and_then(|v| v.into_string().ok()) {
+            self.tcti = Some(tcti);
+        }
+        if let Some(pcr) = var(WORKLOAD_PCR_ENV) {
+            self.pcrs = Some(match pcr.to_str().and_then(|p| p.parse::<u8>().ok()) {
+                Some(pcr) => BOOT_PCRS.iter().copied().chain([pcr]).collect(),
+                // Refused by build, like any PCR above 23.
+                None => vec![u8::MAX],
+            });
+        }
+        if let Some(url) = var(VAULT_ENV).and_then(|v| v.into_string().ok()) {
+            self.vault = Some(url);
+        }
+        if let Some(path) = var(CACERT_ENV) {
+            let path = PathBuf::from(path);
+            let pem = read_bounded(&path, MAX_CA_BUNDLE).map(|pem| pem.to_vec());
+            self.ca_roots = Some(pem);
+        }
         self
     }
 
@@ -382,13 +430,13 @@ impl ClientBuilder {
             .timeout(self.timeout.unwrap_or(Duration::from_secs(30)))
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none());
-        if let Some(pem) = &self.ca_roots {
-            if pem.len() > MAX_CA_BUNDLE {
+        if let Some(pem) = self.ca_roots.transpose()? {
+            if u64::try_from(pem.len()).unwrap_or(u64::MAX) > MAX_CA_BUNDLE {
                 return Err(ClientError::InvalidConfig {
                     what: "CA bundle larger than 1 MiB",
                 });
             }
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|_| {
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| {
                 ClientError::InvalidConfig {
                     what: "ca_roots: not PEM certificates",
                 }

@@ -57,7 +57,8 @@ mod secret;
 mod transport;
 
 pub use builder::{
-    ClientBuilder, DEFAULT_BOOT_LOG, DEFAULT_PCRS, DEFAULT_TCTI, INSTANCE_KEY_ENV, WORKLOAD_LOG_ENV,
+    CACERT_ENV, ClientBuilder, DEFAULT_BOOT_LOG, DEFAULT_PCRS, DEFAULT_TCTI, INSTANCE_KEY_ENV,
+    STATE_DIR_ENV, TCTI_ENV, VAULT_ENV, WORKLOAD_LOG_ENV, WORKLOAD_PCR_ENV,
 };
 pub use client::Client;
 pub use error::{ClientError, TpmError, Unreachable};

@@ -26,57 +26,10 @@ const IMAGE_DIGEST: &str =
 const MODEL_DIGEST: &str =
     "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-/// Reads `{"jwks": …, "token": …}` on stdin; verifies like a relying party;
-/// prints `{"header", "claims", "thumbprint"}` or exits 1 with the reason.
-const VERIFIER: &str = r#"
-import base64, hashlib, json, sys
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, utils
-
-def fail(reason):
-    print(reason, file=sys.stderr)
-    sys.exit(1)
-
-def b64d(text):
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-request = json.load(sys.stdin)
-parts = request["token"].split(".")
-if len(parts) != 3:
-    fail("not a compact JWS")
-header_b64, payload_b64, signature_b64 = parts
-header = json.loads(b64d(header_b64))
-if header.get("alg") != "ES256" or header.get("typ") != "JWT":
-    fail("unexpected header")
-keys = [k for k in request["jwks"]["keys"] if k.get("kid") == header.get("kid")]
-if len(keys) != 1:
-    fail("unknown kid")
-jwk = keys[0]
-if (jwk.get("kty"), jwk.get("crv"), jwk.get("alg"), jwk.get("use")) != ("EC", "P-256", "ES256", "sig"):
-    fail("unexpected key")
-x, y = b64d(jwk["x"]), b64d(jwk["y"])
-if len(x) != 32 or len(y) != 32:
-    fail("bad coordinates")
-public_key = ec.EllipticCurvePublicNumbers(
-    int.from_bytes(x, "big"), int.from_bytes(y, "big"), ec.SECP256R1()
-).public_key()
-signature = b64d(signature_b64)
-if len(signature) != 64:
-    fail("bad signature length")
-der = utils.encode_dss_signature(
-    int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-)
-try:
-    public_key.verify(der, (header_b64 + "." + payload_b64).encode(), ec.ECDSA(hashes.SHA256()))
-except InvalidSignature:
-    fail("bad signature")
-canonical = json.dumps(
-    {"crv": "P-256", "kty": "EC", "x": jwk["x"], "y": jwk["y"]}, separators=(",", ":"), sort_keys=True
-)
-thumbprint = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
-print(json.dumps({"header": header, "claims": json.loads(b64d(payload_b64)), "thumbprint": thumbprint}))
-"#;
+/// The relying party (Python `cryptography`): reads `{"jwks": …, "token":
+/// …}` on stdin; prints `{"header", "claims", "thumbprint"}` or exits 1 with
+/// the reason. The demo verifies its agent's token with the same script.
+const VERIFIER: &str = include_str!("../../scripts/verify-jwt.py");
 
 /// Runs the Python verifier: `Ok(output JSON)` or `Err(stderr)`.
 fn python_verify(jwks: &Value, token: &str) -> Result<Value, String> {

@@ -495,20 +495,19 @@ fn append_and_extend(
 /// How long a launch waits for another launch to finish with the log.
 const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// An exclusive lock on one workload log: a Unix socket bound to an
-/// abstract name derived from the log's device and inode.
+/// An exclusive lock on one workload log: `flock(2)` through std's
+/// [`File::try_lock`](std::fs::File::try_lock), held on the launch's own
+/// open file description.
 ///
-/// Why not `flock`: std's `File::lock` needs Rust 1.89 and the workspace
-/// MSRV is 1.88, and no crate offering `flock` is a direct dependency. An
-/// abstract socket name is exclusive like a lock and, like `flock`, is
-/// released by the kernel when the process exits or crashes, so no stale
-/// lock file can block later launches. Limits: the name is per network
-/// namespace, so launchers in different network namespaces sharing one log
-/// do not exclude each other; and any local user can bind the name first,
-/// which makes launches time out (a denial of service, never a corrupt log).
+/// The kernel releases it when the process exits or crashes, so no stale
+/// lock can block later launches, and only processes that can open the log
+/// can take it. Waiting is a bounded retry loop over `try_lock`, so a launch
+/// stuck behind another gives up with [`LaunchError::LockTimeout`] instead of
+/// hanging.
 struct LogLock {
-    /// Held, never used: closing it releases the name.
-    _bound: std::os::unix::net::UnixListener,
+    /// A duplicate of the launch's descriptor: the same open file
+    /// description, so the same lock.
+    file: std::fs::File,
 }
 
 impl LogLock {
@@ -517,33 +516,34 @@ impl LogLock {
         path: &Path,
         timeout: std::time::Duration,
     ) -> Result<Self, LaunchError> {
-        use std::os::linux::net::SocketAddrExt;
-        use std::os::unix::fs::MetadataExt;
-        use std::os::unix::net::{SocketAddr, UnixListener};
-        let meta = file.metadata().map_err(io(path))?;
-        let name = format!("keyward/workload-log/{:x}/{:x}", meta.dev(), meta.ino());
-        let addr = SocketAddr::from_abstract_name(name.as_bytes()).map_err(io(path))?;
+        let file = file.try_clone().map_err(io(path))?;
         let deadline = std::time::Instant::now().checked_add(timeout);
         let mut wait = std::time::Duration::from_millis(1);
         loop {
-            match UnixListener::bind_addr(&addr) {
-                Ok(listener) => return Ok(Self { _bound: listener }),
-                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            match file.try_lock() {
+                Ok(()) => return Ok(Self { file }),
+                Err(std::fs::TryLockError::WouldBlock) => {
                     if deadline.is_none_or(|d| std::time::Instant::now() >= d) {
                         return Err(LaunchError::LockTimeout {
                             path: path.to_owned(),
                         });
                     }
-                    // Another launch holds the log; back off (a retry loop,
-                    // since a socket name cannot be waited on).
                     std::thread::sleep(wait);
                     wait = wait
                         .saturating_mul(2)
                         .min(std::time::Duration::from_millis(50));
                 }
-                Err(e) => return Err(io(path)(e)),
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(path)(e)),
             }
         }
+    }
+}
+
+impl Drop for LogLock {
+    fn drop(&mut self) {
+        // Closing every descriptor of the description would release it
+        // too; unlocking here does not wait for the caller's to close.
+        let _ = self.file.unlock();
     }
 }
 
