@@ -46,7 +46,7 @@ else
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "deps.sh: cargo not found: install Rust (rustup) >= 1.88 first" >&2
+  echo "deps.sh: cargo not found: install Rust (rustup) >= 1.89 first" >&2
   exit 1
 fi
 
