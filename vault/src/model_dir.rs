@@ -51,16 +51,67 @@ pub enum ModelDirError {
     Model(#[from] ModelError),
 }
 
+/// What a model directory walk hands each file to: [`ModelHasher`] (to
+/// check a signature) or any other digest of the same serialization (the
+/// launcher's, which has a digest to compare and no signature).
+pub trait ModelFiles {
+    /// True when `relative` (a file or a directory) is not part of the model.
+    fn is_ignored(&self, relative: &str) -> bool;
+    /// Takes the regular file at `relative` (`/`-separated, relative to the
+    /// model directory); `path` is where to read it.
+    fn file(&mut self, relative: &str, path: &Path) -> Result<(), ModelDirError>;
+}
+
+impl ModelFiles for ModelHasher {
+    fn is_ignored(&self, relative: &str) -> bool {
+        ModelHasher::is_ignored(self, relative)
+    }
+
+    fn file(&mut self, relative: &str, path: &Path) -> Result<(), ModelDirError> {
+        let Some(mut file_hasher) = ModelHasher::file(self, relative)? else {
+            return Ok(());
+        };
+        read_chunks(path, |chunk| file_hasher.update(chunk))?;
+        file_hasher.finish();
+        Ok(())
+    }
+}
+
 /// Feeds every regular file under `root` into `hasher`, in sorted order.
 pub fn hash_model_dir(root: &Path, hasher: &mut ModelHasher) -> Result<(), ModelDirError> {
-    walk(root, root, 0, hasher)
+    walk_model_dir(root, hasher)
+}
+
+/// Hands every regular file under `root` that `files` does not ignore to
+/// `files`, in sorted path order. Symbolic links are refused unless
+/// ignored; nesting is capped at [`MAX_DEPTH`]; other file types (sockets,
+/// devices) are skipped.
+pub fn walk_model_dir(root: &Path, files: &mut impl ModelFiles) -> Result<(), ModelDirError> {
+    walk(root, root, 0, files)
+}
+
+/// Streams the file at `path` to `chunk`, [`CHUNK`] bytes at a time.
+pub fn read_chunks(path: &Path, mut chunk: impl FnMut(&[u8])) -> Result<(), ModelDirError> {
+    let io = |source| ModelDirError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut buffer = vec![0u8; CHUNK];
+    loop {
+        let n = file.read(&mut buffer).map_err(io)?;
+        match buffer.get(..n) {
+            Some(bytes) if !bytes.is_empty() => chunk(bytes),
+            _ => return Ok(()),
+        }
+    }
 }
 
 fn walk(
     root: &Path,
     dir: &Path,
     depth: usize,
-    hasher: &mut ModelHasher,
+    files: &mut impl ModelFiles,
 ) -> Result<(), ModelDirError> {
     if depth > MAX_DEPTH {
         return Err(ModelDirError::TooDeep {
@@ -85,35 +136,17 @@ fn walk(
             .and_then(Path::to_str)
             .ok_or_else(|| ModelDirError::NonUtf8Path { path: path.clone() })?
             .to_owned();
+        if files.is_ignored(&relative) {
+            continue;
+        }
         if meta.file_type().is_symlink() {
-            if hasher.is_ignored(&relative) {
-                continue;
-            }
             return Err(ModelDirError::Symlink { path });
         }
         if meta.is_dir() {
-            if !hasher.is_ignored(&relative) {
-                walk(root, &path, depth + 1, hasher)?;
-            }
-            continue;
+            walk(root, &path, depth.saturating_add(1), files)?;
+        } else if meta.is_file() {
+            files.file(&relative, &path)?;
         }
-        if !meta.is_file() {
-            continue;
-        }
-        let Some(mut file_hasher) = hasher.file(&relative)? else {
-            continue;
-        };
-        let mut file = std::fs::File::open(&path).map_err(io(&path))?;
-        let mut buffer = vec![0u8; CHUNK];
-        loop {
-            let n = file.read(&mut buffer).map_err(io(&path))?;
-            let Some(chunk) = buffer.get(..n) else { break };
-            if chunk.is_empty() {
-                break;
-            }
-            file_hasher.update(chunk);
-        }
-        file_hasher.finish();
     }
     Ok(())
 }

@@ -35,9 +35,10 @@
 //!
 //! # Hand-written parts
 //! The tmpfs check reads `/proc/self/mountinfo` because `statfs(2)` needs
-//! `libc` or `unsafe`, neither available here. The model directory walk
-//! mirrors `model_dir::hash_model_dir`, which feeds a `ModelHasher` that only
-//! a verified signature can build; here there is no signature, only a digest.
+//! `libc` or `unsafe`, neither available here. The model directory is
+//! walked by the vault's own `model_dir::walk_model_dir`, into plain
+//! digests (a `ModelHasher` needs a verified signature; here there is only
+//! a digest to compare).
 //!
 //! # What it does not do
 //! It does not talk to the vault, and does not check that the image or the
@@ -56,7 +57,7 @@ use std::path::{Path, PathBuf};
 use keyward_attest::cel::{self, DEFAULT_WORKLOAD_PCR, LaunchRecord, MAX_WORKLOAD_LOG_LEN};
 use keyward_attest::sigstore::model_digest::ModelDigester;
 use keyward_hardware::Tpm;
-use keyward_vault::model_dir::{MAX_DEPTH, ModelDirError};
+use keyward_vault::model_dir::{ModelDirError, ModelFiles, read_chunks, walk_model_dir};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use zeroize::Zeroizing;
@@ -65,8 +66,6 @@ use super::Exit;
 
 /// Largest `/proc/self/mountinfo` read.
 const MAX_MOUNTINFO: u64 = 4 << 20;
-/// Read buffer for hashing model files.
-const CHUNK: usize = 1 << 20;
 /// The file holding the instance key inside its private directory.
 const KEY_FILE: &str = "instance.key";
 
@@ -225,78 +224,33 @@ fn random_hex(rng: &SystemRandom, len: usize) -> Result<String, LaunchError> {
     Ok(hex::encode(bytes))
 }
 
-/// The model version id of `root`, walking it as `model_dir::hash_model_dir`
-/// does (sorted, symbolic links refused unless ignored, depth capped).
-/// `hash_model_dir` itself needs a `ModelHasher`, which only a verified
-/// signature can build.
-fn digest_model_dir(root: &Path, ignore: &[&str]) -> Result<String, LaunchError> {
-    let mut digester = ModelDigester::new(ignore)?;
-    walk(root, root, 0, &mut digester)?;
-    Ok(digester.finish())
-}
+/// The launcher's side of a model directory walk: plain SHA-256 digests
+/// into a [`ModelDigester`] (a `ModelHasher` needs a verified signature;
+/// here there is only the digest to compare).
+struct DigestFiles(ModelDigester);
 
-fn walk(
-    root: &Path,
-    dir: &Path,
-    depth: usize,
-    digester: &mut ModelDigester,
-) -> Result<(), LaunchError> {
-    let dir_io = |source| ModelDirError::Io {
-        path: dir.to_owned(),
-        source,
-    };
-    if depth > MAX_DEPTH {
-        return Err(ModelDirError::TooDeep {
-            path: dir.to_owned(),
-        }
-        .into());
+impl ModelFiles for DigestFiles {
+    fn is_ignored(&self, relative: &str) -> bool {
+        self.0.is_ignored(relative)
     }
-    let mut entries = std::fs::read_dir(dir)
-        .map_err(dir_io)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(dir_io)?;
-    entries.sort();
-    for path in entries {
-        let file_io = |source| ModelDirError::Io {
-            path: path.clone(),
-            source,
-        };
-        let meta = std::fs::symlink_metadata(&path).map_err(file_io)?;
-        let relative = path
-            .strip_prefix(root)
-            .ok()
-            .and_then(Path::to_str)
-            .ok_or_else(|| ModelDirError::NonUtf8Path { path: path.clone() })?
-            .to_owned();
-        if digester.is_ignored(&relative) {
-            continue;
-        }
-        if meta.file_type().is_symlink() {
-            return Err(ModelDirError::Symlink { path }.into());
-        }
-        if meta.is_dir() {
-            walk(root, &path, depth.saturating_add(1), digester)?;
-            continue;
-        }
-        if !meta.is_file() {
-            continue;
-        }
-        let mut file = std::fs::File::open(&path).map_err(file_io)?;
+
+    fn file(&mut self, relative: &str, path: &Path) -> Result<(), ModelDirError> {
         let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-        let mut buffer = vec![0u8; CHUNK];
-        loop {
-            let n = file.read(&mut buffer).map_err(file_io)?;
-            match buffer.get(..n) {
-                Some(chunk) if !chunk.is_empty() => context.update(chunk),
-                _ => break,
-            }
-        }
+        read_chunks(path, |chunk| context.update(chunk))?;
         let mut digest = [0u8; 32];
         digest.copy_from_slice(context.finish().as_ref());
-        digester.add_file(&relative, digest)?;
+        // `false` (ignored) cannot happen: the walk skips ignored paths.
+        self.0.add_file(relative, digest)?;
+        Ok(())
     }
-    Ok(())
+}
+
+/// The model version id of `root`, walked as the vault walks it
+/// ([`walk_model_dir`]).
+fn digest_model_dir(root: &Path, ignore: &[&str]) -> Result<String, LaunchError> {
+    let mut files = DigestFiles(ModelDigester::new(ignore)?);
+    walk_model_dir(root, &mut files)?;
+    Ok(files.0.finish())
 }
 
 /// Undoes `\ooo` escapes of a mountinfo path field.
