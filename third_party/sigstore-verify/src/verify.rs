@@ -788,6 +788,8 @@ impl Verifier {
         // (6): Verify the timely insertion of the log entry against the validity
         //      period for the signing certificate.
         if policy.verify_tlog {
+            // Keyward patch: relies on step (0) having verified the SETs of the
+            // timestamp-source entries (determine_validation_times above).
             let integrated_time = crate::verify_impl::tlog::verify_tlog_entries(
                 bundle,
                 &self.rekor_keys,

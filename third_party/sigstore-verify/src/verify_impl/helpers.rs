@@ -144,13 +144,9 @@ fn extract_v1_integrated_times_with_promise(
     let mut times = Vec::new();
 
     for entry in &bundle.verification_material.tlog_entries {
-        // Rekor v1 uses 0.0.1 for hashedrekord/dsse and 0.0.2 for intoto.
-        let is_v1 = matches!(
-            entry.kind_version,
-            KindVersion::HashedRekordV001 | KindVersion::DsseV001 | KindVersion::IntotoV002
-        );
-
-        if !is_v1 || entry.inclusion_promise.is_none() {
+        // Keyward patch: the predicate is shared with tlog::verify_tlog_entries,
+        // which relies on these SETs having been verified here.
+        if !crate::verify_impl::tlog::set_authenticates_integrated_time(entry) {
             continue;
         }
 

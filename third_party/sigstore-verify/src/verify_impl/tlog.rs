@@ -23,6 +23,13 @@ use sigstore_types::{Bundle, KindVersion, Sha256Hash, SignatureBytes, Transparen
 /// It also validates the entry's integrated time against the certificate
 /// validity window and the current time.
 ///
+/// Keyward patch (see `PATCHED.md`): the SET of an entry for which
+/// [`set_authenticates_integrated_time`] holds is not verified here, because
+/// the only caller, `Verifier::verify_certificate`, has already verified it,
+/// with the same keyring, in `helpers::determine_validation_times` (which
+/// fails on any such SET that does not verify). A caller that has not run
+/// `determine_validation_times` on this bundle first must not use this.
+///
 /// # Arguments
 /// * `bundle` - The bundle containing transparency log entries
 /// * `rekor_keys` - Trusted root for cryptographic verification
@@ -37,8 +44,9 @@ pub fn verify_tlog_entries(
     let mut integrated_time_result: Option<jiff::Timestamp> = None;
 
     for entry in &bundle.verification_material.tlog_entries {
-        // Verify Merkle inclusion proof, checkpoint signature and SET
-        verify_entry_inclusion(entry, rekor_keys)?;
+        // Verify Merkle inclusion proof, checkpoint signature and SET (unless
+        // determine_validation_times already verified this entry's SET).
+        verify_entry_inclusion_inner(entry, rekor_keys, !set_authenticates_integrated_time(entry))?;
 
         // Only a Rekor v1 SET authenticates integratedTime. An inclusion proof
         // authenticates the body, not this separate timestamp field.
@@ -116,6 +124,30 @@ pub(crate) fn validate_integrated_time_not_in_future(
 /// Time-related checks (integrated time vs. certificate validity) are not
 /// performed here; see [`verify_tlog_entries`].
 pub fn verify_entry_inclusion(entry: &TransparencyLogEntry, rekor_keys: &Keyring) -> Result<()> {
+    verify_entry_inclusion_inner(entry, rekor_keys, true)
+}
+
+/// Whether `entry`'s SET is what authenticates its integrated time as a
+/// signing time: a Rekor v1 entry (hashedrekord and dsse 0.0.1, intoto
+/// 0.0.2) with an inclusion promise and an integrated time.
+/// `helpers::determine_validation_times` verifies the SET of exactly these
+/// entries (Keyward patch: one predicate for both places, see `PATCHED.md`).
+pub(crate) fn set_authenticates_integrated_time(entry: &TransparencyLogEntry) -> bool {
+    // Rekor v1 uses 0.0.1 for hashedrekord/dsse and 0.0.2 for intoto.
+    let is_v1 = matches!(
+        entry.kind_version,
+        KindVersion::HashedRekordV001 | KindVersion::DsseV001 | KindVersion::IntotoV002
+    );
+    is_v1 && entry.inclusion_promise.is_some() && entry.integrated_time.is_some()
+}
+
+/// [`verify_entry_inclusion`], with the SET check left out when
+/// `verify_promise` is false.
+fn verify_entry_inclusion_inner(
+    entry: &TransparencyLogEntry,
+    rekor_keys: &Keyring,
+    verify_promise: bool,
+) -> Result<()> {
     if let Some(ref inclusion_proof) = entry.inclusion_proof {
         verify_merkle_inclusion(entry, inclusion_proof)?;
         verify_checkpoint(
@@ -126,7 +158,7 @@ pub fn verify_entry_inclusion(entry: &TransparencyLogEntry, rekor_keys: &Keyring
         )?;
     }
 
-    if entry.inclusion_promise.is_some() {
+    if verify_promise && entry.inclusion_promise.is_some() {
         verify_set(entry, rekor_keys)?;
     }
 
