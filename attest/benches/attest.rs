@@ -2,7 +2,10 @@
 //! (a) an RSA-2048 quote over 9 PCRs made by swtpm, beside a bare `ring`
 //!     RSA-2048 PKCS#1 verify of the same signature;
 //! (b) replaying the rhel8 boot event log (83 events, 3 banks);
-//! (c) a full evidence check: quote + boot log + boot rules + workload CEL.
+//! (c) a full evidence check: quote + boot log + boot rules + workload CEL;
+//! (d) a Sigstore bundle (`sigstore/verify_bundle_happy_path_v0_3`) and,
+//!     beside it, the single ECDSA verifications it is made of
+//!     (`sigstore/floor_*`).
 //!
 //! `cargo bench -p keyward-attest --bench attest`. Set
 //! `KEYWARD_BENCH_QUOTE_DIR` to a directory holding `ak_rsa.pub`,
@@ -290,5 +293,84 @@ fn sigstore_bundle(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, quote, eventlog, full_evidence, sigstore_bundle);
+/// The public-key operations `verify_bundle` cannot avoid on
+/// `happy-path-v0.3`, each timed alone with aws-lc-rs as sigstore-verify
+/// calls it (`UnparsedPublicKey`: key parsed, then verified): one ECDSA
+/// P-256/SHA-256 verification (the artifact signature by the leaf key; the
+/// SCT, SET and checkpoint are P-256 verifications of the same cost) and one
+/// ECDSA P-384/SHA-384 verification (the Fulcio intermediate's signature on
+/// the leaf). Four of the first and one of the second are the floor of a
+/// keyless hashedrekord bundle with a SET, an SCT and a checkpoint.
+fn sigstore_floor(c: &mut Criterion) {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P384_SHA384_ASN1, UnparsedPublicKey};
+    use base64::Engine as _;
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/sigstore/conformance");
+    let b64 = |s: &serde_json::Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_str().unwrap())
+            .unwrap()
+    };
+    let bundle: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("happy-path-v0.3/bundle.sigstore.json")).unwrap(),
+    )
+    .unwrap();
+    let root: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("../trusted_root.production.json")).unwrap(),
+    )
+    .unwrap();
+    let artifact = std::fs::read(dir.join("a.txt")).unwrap();
+    let leaf_der = b64(&bundle["verificationMaterial"]["certificate"]["rawBytes"]);
+    let artifact_sig = b64(&bundle["messageSignature"]["signature"]);
+    // The current Fulcio authority: chain [intermediate, root].
+    let intermediate_der =
+        b64(&root["certificateAuthorities"][1]["certChain"]["certificates"][0]["rawBytes"]);
+    let (_, leaf) = x509_parser::parse_x509_certificate(&leaf_der).unwrap();
+    let (_, intermediate) = x509_parser::parse_x509_certificate(&intermediate_der).unwrap();
+    let leaf_key = leaf.public_key().subject_public_key.data.to_vec();
+    let intermediate_key = intermediate.public_key().subject_public_key.data.to_vec();
+    let tbs = leaf.tbs_certificate.as_ref().to_vec();
+    let leaf_sig = leaf.signature_value.data.to_vec();
+
+    let p256 = || {
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, black_box(&leaf_key))
+            .verify(black_box(&artifact), black_box(&artifact_sig))
+            .unwrap()
+    };
+    let p384 = || {
+        UnparsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, black_box(&intermediate_key))
+            .verify(black_box(&tbs), black_box(&leaf_sig))
+            .unwrap()
+    };
+    p256();
+    p384();
+    // Tampered inputs must fail, or the timings mean nothing.
+    let mut bad = artifact.clone();
+    bad.push(b'x');
+    assert!(
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &leaf_key)
+            .verify(&bad, &artifact_sig)
+            .is_err()
+    );
+    let mut bad = tbs.clone();
+    bad[10] ^= 1;
+    assert!(
+        UnparsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, &intermediate_key)
+            .verify(&bad, &leaf_sig)
+            .is_err()
+    );
+    let mut group = c.benchmark_group("sigstore");
+    group.bench_function("floor_ecdsa_p256_sha256_verify", |b| b.iter(p256));
+    group.bench_function("floor_ecdsa_p384_sha384_verify", |b| b.iter(p384));
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    quote,
+    eventlog,
+    full_evidence,
+    sigstore_bundle,
+    sigstore_floor
+);
 criterion_main!(benches);
