@@ -6,14 +6,15 @@
 //! store, [`Fixture::restart_with_audit`]) with an audit log built through
 //! the public [`AuditLog::with_writer`] over [`FillingDisk`], a writer that
 //! appends to the real audit file exactly as the production `FileWriter`
-//! does (`write_all`, then `sync_data`) until its switch is thrown, and from
-//! then on writes to `/dev/full`, where the kernel fails every write with
-//! `ENOSPC`. So the failure is a real I/O error from a real file descriptor
-//! reaching the production chain code, which poisons the log; nothing but
-//! the writer's destination is substituted. Mounting a small full tmpfs
-//! would need privileges and leave a mount behind on failure; making the
-//! file read-only or replacing it with a directory changes nothing for the
-//! descriptor the vault already holds open, so it would test nothing.
+//! does (`write_all` of each batch, then `sync_data`) until its switch is
+//! thrown, and from then on writes to `/dev/full`, where the kernel fails
+//! every write with `ENOSPC`. So the failure is a real I/O error from a
+//! real file descriptor reaching the production chain code, which poisons
+//! the log; nothing but the writer's destination is substituted. Mounting
+//! a small full tmpfs would need privileges and leave a mount behind on
+//! failure; making the file read-only or replacing it with a directory
+//! changes nothing for the descriptor the vault already holds open, so it
+//! would test nothing.
 //!
 //! Recovery is a restart with [`AuditLog::open`] on the same file: a
 //! poisoned log stays poisoned (the tests pin that too), and opening the
@@ -46,7 +47,7 @@ const KV_VALUE: &str = "hunter2-audit-sink";
 const DB_ROLE_PATH: &str = "/v1/secrets/database/postgres/readonly";
 const KV_PATH: &str = "/v1/secrets/kv/app/db";
 
-/// A disk that fills up: lines go to the audit file (as `FileWriter`:
+/// A disk that fills up: batches go to the audit file (as `FileWriter`:
 /// `write_all`, `sync_data`) until `full` is set, then to `/dev/full`.
 struct FillingDisk {
     file: File,
@@ -54,15 +55,23 @@ struct FillingDisk {
     full: Arc<AtomicBool>,
 }
 
-impl AuditWriter for FillingDisk {
-    fn append(&mut self, line: &[u8]) -> std::io::Result<()> {
-        let target = if self.full.load(Ordering::SeqCst) {
+impl FillingDisk {
+    fn target(&mut self) -> &mut File {
+        if self.full.load(Ordering::SeqCst) {
             &mut self.device
         } else {
             &mut self.file
-        };
-        target.write_all(line)?;
-        target.sync_data()
+        }
+    }
+}
+
+impl AuditWriter for FillingDisk {
+    fn append(&mut self, lines: &[u8]) -> std::io::Result<()> {
+        self.target().write_all(lines)
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.target().sync_data()
     }
 }
 
@@ -76,7 +85,8 @@ async fn restart_on_filling_disk(fx: &mut Fixture, full: bool) -> Arc<AtomicBool
         device: File::options().write(true).open("/dev/full").unwrap(),
         full: Arc::clone(&switch),
     };
-    let audit = AuditLog::with_writer(Box::new(sink), head.last_hash, head.last_seq, AUDIT_TIMEOUT);
+    let audit = AuditLog::with_writer(Box::new(sink), head.last_hash, head.last_seq, AUDIT_TIMEOUT)
+        .unwrap();
     fx.restart_with_audit(audit).await;
     switch
 }

@@ -687,3 +687,73 @@ async fn leases_expire_failed_revocations_are_listed_and_sessions_expire() {
         fx.last_reason("secret.release")
     );
 }
+
+/// Entries of `keyspace` in the fixture's store.
+async fn stored(fx: &Fixture, keyspace: keyward_vault::storage::Keyspace) -> usize {
+    fx.state
+        .storage
+        .scan(keyspace, keyward_vault::storage::KeyRange::All, 10_000)
+        .await
+        .unwrap()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_prunes_stored_sessions_that_expired_unused() {
+    use keyward_vault::storage::Keyspace;
+
+    let fx = Fixture::start().await;
+    fx.put_policy("app", &policy_for(&fx)).await;
+    let (status, body) = fx
+        .admin(
+            "PUT",
+            "/v1/kv/app/db",
+            Some(&json!({"data": {"password": "hunter2"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut cel = Vec::new();
+    let workload = fx.launch(&mut cel, "agent-1", &fx.model_digest);
+
+    // One session that lives (the default five minutes) ...
+    let evidence = fx.evidence(&workload, &cel).await;
+    let (status, session) = fx.attest(&evidence).await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    let live = session["token"].as_str().unwrap().to_owned();
+    // ... and two that expire at once and are never used.
+    let mut settings = fx.state.release.settings();
+    let default_ttl = settings.session_ttl_ms;
+    settings.session_ttl_ms = 1;
+    fx.state.release.configure(settings);
+    let mut latest_expiry = 0;
+    for _ in 0..2 {
+        let evidence = fx.evidence(&workload, &cel).await;
+        let (status, session) = fx.attest(&evidence).await;
+        assert_eq!(status, StatusCode::OK, "{session}");
+        latest_expiry = session["session"]["expires_at_ms"].as_u64().unwrap();
+    }
+    settings.session_ttl_ms = default_ttl;
+    fx.state.release.configure(settings);
+    assert_eq!(stored(&fx, Keyspace::Sessions).await, 3);
+    assert_eq!(stored(&fx, Keyspace::SessionExpiry).await, 3);
+
+    // The worker's pass deletes the expired ones, record and index entry,
+    // once their expiry has passed; the live one stays.
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        <= latest_expiry
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    keyward_vault::api::release::maintain(&fx.state)
+        .await
+        .unwrap();
+    assert_eq!(stored(&fx, Keyspace::Sessions).await, 1);
+    assert_eq!(stored(&fx, Keyspace::SessionExpiry).await, 1);
+    let (status, body) = fx
+        .session_call(&workload, &live, "/v1/secrets/kv/app/db", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

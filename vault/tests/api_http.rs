@@ -36,18 +36,19 @@ struct SwitchWriter {
 }
 
 impl AuditWriter for SwitchWriter {
-    fn append(&mut self, line: &[u8]) -> std::io::Result<()> {
+    fn append(&mut self, lines: &[u8]) -> std::io::Result<()> {
         match self.mode.load(Ordering::SeqCst) {
             FAIL => Err(std::io::Error::other("disk full")),
             STUCK => {
                 std::thread::sleep(Duration::from_secs(3));
                 Err(std::io::Error::other("stuck"))
             }
-            _ => {
-                self.file.write_all(line)?;
-                self.file.sync_data()
-            }
+            _ => self.file.write_all(lines),
         }
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.file.sync_data()
     }
 }
 
@@ -96,6 +97,7 @@ async fn harness_with(limits: Limits, audit_timeout: Duration, switchable: bool)
             head.last_seq,
             audit_timeout,
         )
+        .unwrap()
     } else {
         AuditLog::open(&audit_path, audit_timeout).unwrap()
     };

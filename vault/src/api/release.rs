@@ -394,7 +394,7 @@ pub(crate) async fn attest(
         // No audit record, no session.
         state
             .release
-            .discard_session(state.storage.as_ref(), &token)
+            .discard_session(state.storage.as_ref(), &token, &session)
             .await;
         return Err(e);
     }
@@ -1374,6 +1374,10 @@ pub async fn maintain(state: &AppState) -> Result<RevokeCounts, StorageError> {
     let counts = lease::expire_due(state.storage.as_ref(), &EngineRevoker(state), now, 256).await?;
     lease::prune_nonces(state.storage.as_ref(), now, 1024).await?;
     state.release.prune_sessions(now);
+    state
+        .release
+        .prune_stored_sessions(state.storage.as_ref(), now, 256)
+        .await?;
     if state.engines.identity_settings().is_some() {
         let rotated = with_keys(state, |keys, settings| {
             let now = now_secs();

@@ -4,6 +4,13 @@
 //! - appends one JSON object per line to a file and `fsync`s it before
 //!   [`AuditLog::append`] returns, so a record the caller was told about is
 //!   durable;
+//! - commits in groups: one writer thread owns the file and the chain
+//!   head; it takes every record queued since its last write, chains them
+//!   in queue order, writes them with one `write` and one `fdatasync`, then
+//!   answers each waiter. Concurrent requests share an fsync instead of
+//!   queueing one each behind a mutex (the shape of
+//!   [`crate::storage::SledStorage`]'s flusher, with the records themselves
+//!   as the queue);
 //! - chains the lines: every record holds `prev`, the lowercase hex SHA-256
 //!   of the previous line's bytes (without its newline). Line 1 is a header
 //!   `{"type":"header","version":1,"log_id":<hex>,"seq":0,"prev":<genesis>}`
@@ -17,7 +24,14 @@
 //!   hanging the server;
 //! - fails closed: after a failed or partial write the log is poisoned and
 //!   every later append fails until the vault is restarted (a half-written
-//!   line would otherwise sit in the middle of the chain);
+//!   line would otherwise sit in the middle of the chain). When the write
+//!   or the sync of a batch fails, every record of the batch gets the error;
+//! - skips a record whose waiter gave up (timed out, or its request was
+//!   dropped) before the writer took it, so a request answered 503 leaves
+//!   no record claiming it went on. A waiter that gives up while its batch
+//!   is being written cannot stop it: that record may still become durable,
+//!   so the log can hold a record for a request that was answered with an
+//!   error (the safe direction: never an answer without its record);
 //! - replaces every leaf value (string, number, boolean) of the request and
 //!   response bodies it is given by `hmac-sha256:<hex>` under the per-vault
 //!   audit key ([`AuditKey`], generated at init and stored barrier-encrypted
@@ -60,13 +74,15 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ring::digest::{SHA256, digest};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{Map, Value};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::barrier::{Barrier, BarrierError};
@@ -119,6 +135,9 @@ pub enum AuditError {
     /// [`MAX_PENDING_WRITES`] writes are already waiting.
     #[error("too many audit writes pending")]
     Backlog,
+    /// The writer thread could not be started.
+    #[error("the audit writer thread could not be started: {0}")]
+    Start(#[source] std::io::Error),
     /// An earlier write failed; nothing more is written until restart.
     #[error("the audit log failed earlier; restart the vault")]
     Poisoned,
@@ -446,24 +465,37 @@ fn line_len(line_without_newline: &[u8]) -> u64 {
 }
 
 /// Where records go. The file sink is [`FileWriter`]; tests substitute
-/// failing or blocking writers.
+/// failing, blocking or counting writers.
+///
+/// The writer thread calls [`AuditWriter::append`] once per batch with
+/// every line of the batch, then [`AuditWriter::sync`] once; a record is
+/// acknowledged only after both returned `Ok`. After either fails nothing
+/// more is written.
 pub trait AuditWriter: Send + 'static {
-    /// Appends `line` (newline included) and makes it durable before
-    /// returning.
-    fn append(&mut self, line: &[u8]) -> std::io::Result<()>;
+    /// Appends `lines` (one or more complete records, each ending in a
+    /// newline) with one write. Need not be durable yet.
+    fn append(&mut self, lines: &[u8]) -> std::io::Result<()>;
+
+    /// Makes everything appended so far durable.
+    fn sync(&mut self) -> std::io::Result<()>;
 }
 
-/// The file sink: `write_all` then `sync_data`.
+/// The file sink: `write_all` per batch, then one `sync_data`.
 #[derive(Debug)]
 pub struct FileWriter(File);
 
 impl AuditWriter for FileWriter {
-    fn append(&mut self, line: &[u8]) -> std::io::Result<()> {
-        self.0.write_all(line)?;
+    fn append(&mut self, lines: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(lines)
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
         self.0.sync_data()
     }
 }
 
+/// The end of the chain and its sink; owned by the writer thread (and by
+/// [`AuditLog::open`] before the thread starts).
 struct Chain {
     writer: Box<dyn AuditWriter>,
     prev: [u8; 32],
@@ -471,25 +503,48 @@ struct Chain {
     poisoned: bool,
 }
 
+/// `record` as the line (newline included) that follows `prev` as number
+/// `seq`, and the hash the next line chains to.
+fn encode_line(
+    mut record: Map<String, Value>,
+    seq: u64,
+    prev: &[u8; 32],
+) -> Result<(Vec<u8>, [u8; 32]), AuditError> {
+    record.insert("seq".into(), Value::from(seq));
+    record.insert("prev".into(), Value::from(hex::encode(prev)));
+    let text = Value::Object(record).to_string();
+    if text.len() > MAX_RECORD_LEN {
+        return Err(AuditError::RecordTooLarge {
+            len: text.len(),
+            max: MAX_RECORD_LEN,
+        });
+    }
+    let mut line = text.into_bytes();
+    let hash = sha256(&line);
+    line.push(b'\n');
+    Ok((line, hash))
+}
+
+/// A copy of a sink error for each record of a failed batch
+/// (`std::io::Error` is not `Clone`): the same OS error, or the same kind
+/// and message.
+fn copy_io_error(e: &std::io::Error) -> std::io::Error {
+    match e.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code),
+        None => std::io::Error::new(e.kind(), e.to_string()),
+    }
+}
+
 impl Chain {
-    fn write(&mut self, mut record: Map<String, Value>) -> Result<(), AuditError> {
+    /// Writes one record synchronously (the recovery record, before the
+    /// writer thread exists).
+    fn write_now(&mut self, record: Map<String, Value>) -> Result<(), AuditError> {
         if self.poisoned {
             return Err(AuditError::Poisoned);
         }
         let seq = self.seq.saturating_add(1);
-        record.insert("seq".into(), Value::from(seq));
-        record.insert("prev".into(), Value::from(hex::encode(self.prev)));
-        let text = Value::Object(record).to_string();
-        if text.len() > MAX_RECORD_LEN {
-            return Err(AuditError::RecordTooLarge {
-                len: text.len(),
-                max: MAX_RECORD_LEN,
-            });
-        }
-        let mut line = text.into_bytes();
-        let hash = sha256(&line);
-        line.push(b'\n');
-        if let Err(e) = self.writer.append(&line) {
+        let (line, hash) = encode_line(record, seq, &self.prev)?;
+        if let Err(e) = self.writer.append(&line).and_then(|()| self.writer.sync()) {
             // A partial line may now be on disk: nothing may follow it.
             self.poisoned = true;
             return Err(AuditError::Write(e));
@@ -497,6 +552,101 @@ impl Chain {
         self.prev = hash;
         self.seq = seq;
         Ok(())
+    }
+
+    /// Chains, writes and syncs `batch` (in queue order) and answers every
+    /// waiter. `lines` is a reused buffer.
+    fn commit(&mut self, batch: &mut Vec<Queued>, lines: &mut Vec<u8>) {
+        lines.clear();
+        let mut prev = self.prev;
+        let mut seq = self.seq;
+        let mut written = Vec::with_capacity(batch.len());
+        for Queued {
+            record,
+            done,
+            permit,
+        } in batch.drain(..)
+        {
+            // Its waiter gave up (timed out, or the request was dropped)
+            // and has already answered without it: the record must not
+            // appear in the log as if its request had gone on.
+            if done.is_closed() {
+                continue;
+            }
+            // Each permit is released before its answer is sent, so a
+            // waiter that appends again at once finds it free.
+            if self.poisoned {
+                drop(permit);
+                let _ = done.send(Err(AuditError::Poisoned));
+                continue;
+            }
+            let next = seq.saturating_add(1);
+            match encode_line(record, next, &prev) {
+                Ok((line, hash)) => {
+                    lines.extend_from_slice(&line);
+                    prev = hash;
+                    seq = next;
+                    written.push((done, permit));
+                }
+                // Refused on its own; the chain goes on without it.
+                Err(e) => {
+                    drop(permit);
+                    let _ = done.send(Err(e));
+                }
+            }
+        }
+        if written.is_empty() {
+            return;
+        }
+        match self.writer.append(lines).and_then(|()| self.writer.sync()) {
+            Ok(()) => {
+                self.prev = prev;
+                self.seq = seq;
+                for (done, permit) in written {
+                    drop(permit);
+                    let _ = done.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                // Part of the batch may be on disk, possibly a partial
+                // line: nothing may follow it, and no record of the batch
+                // is known to be durable.
+                self.poisoned = true;
+                for (done, permit) in written {
+                    drop(permit);
+                    let _ = done.send(Err(AuditError::Write(copy_io_error(&e))));
+                }
+            }
+        }
+    }
+}
+
+/// A record waiting for the writer thread.
+struct Queued {
+    /// Redacted, not yet chained (no `seq`, `prev`).
+    record: Map<String, Value>,
+    done: oneshot::Sender<Result<(), AuditError>>,
+    /// One of the [`MAX_PENDING_WRITES`]; released just before the record
+    /// is answered, or when it is dropped.
+    permit: OwnedSemaphorePermit,
+}
+
+/// The writer thread: takes every record queued (at most
+/// [`MAX_PENDING_WRITES`], since each holds a permit), writes them as one
+/// batch with one sync, answers, repeats. Ends when the log is dropped and
+/// the queue is empty.
+fn run_writer(mut chain: Chain, queue: &mpsc::Receiver<Queued>) {
+    let mut batch = Vec::with_capacity(MAX_PENDING_WRITES);
+    let mut lines = Vec::new();
+    while let Ok(first) = queue.recv() {
+        batch.push(first);
+        while batch.len() < MAX_PENDING_WRITES {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        chain.commit(&mut batch, &mut lines);
     }
 }
 
@@ -654,8 +804,10 @@ impl Outcome {
 
 /// The audit log.
 pub struct AuditLog {
-    chain: Arc<Mutex<Chain>>,
-    pending: Arc<tokio::sync::Semaphore>,
+    /// To the writer thread; `None` only while dropping.
+    queue: Option<mpsc::SyncSender<Queued>>,
+    writer: Option<JoinHandle<()>>,
+    pending: Arc<Semaphore>,
     timeout: Duration,
     key: Mutex<Option<Arc<AuditKey>>>,
     failures: AtomicU64,
@@ -691,8 +843,8 @@ impl std::fmt::Debug for AuditLog {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The chain state is updated only after a successful write; a panic in
-    // between leaves it at the last durable line.
+    // Only the audit key is behind a mutex; replacing an `Option` cannot be
+    // left half-done by a panic.
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -730,13 +882,11 @@ impl AuditLog {
             let mut line = header.clone().into_bytes();
             line.push(b'\n');
             let mut writer = FileWriter(file);
-            writer.append(&line).map_err(open_err)?;
-            return Ok(Self::with_writer(
-                Box::new(writer),
-                sha256(header.as_bytes()),
-                0,
-                timeout,
-            ));
+            writer
+                .append(&line)
+                .and_then(|()| writer.sync())
+                .map_err(open_err)?;
+            return Self::with_writer(Box::new(writer), sha256(header.as_bytes()), 0, timeout);
         }
         let broken = |e| match e {
             VerifyError::Io(source) => open_err(source),
@@ -747,12 +897,12 @@ impl AuditLog {
         };
         let (head, complete_len, tail) = match scan(&mut file).map_err(broken)? {
             Scan::Intact(head) => {
-                return Ok(Self::with_writer(
+                return Self::with_writer(
                     Box::new(FileWriter(file)),
                     head.last_hash,
                     head.last_seq,
                     timeout,
-                ));
+                );
             }
             Scan::TornTail {
                 head,
@@ -776,12 +926,12 @@ impl AuditLog {
             bytes: tail_len,
             sha256: sha256(&tail),
         };
-        let log = Self::with_writer(
-            Box::new(FileWriter(file)),
-            head.last_hash,
-            head.last_seq,
-            timeout,
-        );
+        let mut chain = Chain {
+            writer: Box::new(FileWriter(file)),
+            prev: head.last_hash,
+            seq: head.last_seq,
+            poisoned: false,
+        };
         let mut record = Map::new();
         record.insert("type".into(), Value::from("recovery"));
         record.insert("time_ms".into(), Value::from(now_ms()));
@@ -792,34 +942,55 @@ impl AuditLog {
             "truncated_sha256".into(),
             Value::from(hex::encode(recovered.sha256)),
         );
-        lock(&log.chain).write(record)?;
-        Ok(Self {
-            recovered: Some(recovered),
-            ..log
-        })
+        chain.write_now(record)?;
+        Self::start(chain, timeout, Some(recovered))
     }
 
     /// A log over any writer whose last line hashed to `prev` with
-    /// sequence number `seq` (tests inject failing sinks here).
+    /// sequence number `seq` (tests inject failing sinks here). Starts the
+    /// writer thread.
     pub fn with_writer(
         writer: Box<dyn AuditWriter>,
         prev: [u8; 32],
         seq: u64,
         timeout: Duration,
-    ) -> Self {
-        Self {
-            chain: Arc::new(Mutex::new(Chain {
-                writer,
-                prev,
-                seq,
-                poisoned: false,
-            })),
-            pending: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_WRITES)),
+    ) -> Result<Self, AuditError> {
+        let chain = Chain {
+            writer,
+            prev,
+            seq,
+            poisoned: false,
+        };
+        Self::start(chain, timeout, None)
+    }
+
+    fn start(
+        chain: Chain,
+        timeout: Duration,
+        recovered: Option<Recovered>,
+    ) -> Result<Self, AuditError> {
+        // Every queued record holds a permit, so the queue never holds more
+        // than this; a full queue is refused by the permit first.
+        let (queue, receiver) = mpsc::sync_channel(MAX_PENDING_WRITES);
+        let writer = std::thread::Builder::new()
+            .name("keyward-audit".into())
+            .spawn(move || run_writer(chain, &receiver))
+            .map_err(AuditError::Start)?;
+        Ok(Self {
+            queue: Some(queue),
+            writer: Some(writer),
+            pending: Arc::new(Semaphore::new(MAX_PENDING_WRITES)),
             timeout,
             key: Mutex::new(None),
             failures: AtomicU64::new(0),
-            recovered: None,
-        }
+            recovered,
+        })
+    }
+
+    /// Appends queued or being written now (at most
+    /// [`MAX_PENDING_WRITES`]), for metrics and tests.
+    pub fn pending_writes(&self) -> usize {
+        MAX_PENDING_WRITES.saturating_sub(self.pending.available_permits())
     }
 
     /// Installs the audit key (after init or unseal).
@@ -882,23 +1053,52 @@ impl AuditLog {
             wipe(&mut response);
         }
         // A full queue means the sink is stuck: refuse now rather than
-        // park one more blocking thread behind it.
+        // queue without bound behind it.
         let permit = Arc::clone(&self.pending)
             .try_acquire_owned()
             .map_err(|_| AuditError::Backlog)?;
-        let chain = Arc::clone(&self.chain);
-        // The chain is updated inside the blocking task, so a write that
-        // finishes after we gave up still leaves the chain consistent.
-        let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            lock(&chain).write(record)
-        });
-        match tokio::time::timeout(self.timeout, task).await {
+        let (done, answer) = oneshot::channel();
+        let queued = Queued {
+            record,
+            done,
+            permit,
+        };
+        let queue = self.queue.as_ref().ok_or(AuditError::Poisoned)?;
+        match queue.try_send(queued) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(_)) => return Err(AuditError::Backlog),
+            // The writer thread is gone (a sink panicked): fail closed.
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(AuditError::Poisoned),
+        }
+        // On timeout `answer` is dropped with this future, so a record the
+        // writer has not taken yet is skipped, not written. One it is
+        // writing already may still become durable after we answered: the
+        // log then holds a record for a request that failed, never the
+        // reverse.
+        match tokio::time::timeout(self.timeout, answer).await {
             Err(_) => Err(AuditError::Timeout {
                 timeout: self.timeout,
             }),
-            Ok(Err(join)) => Err(AuditError::Write(std::io::Error::other(join))),
+            // The writer thread ended without answering (a sink panicked
+            // mid-batch): the outcome is unknown.
+            Ok(Err(_)) => Err(AuditError::Write(std::io::Error::other(
+                "the audit writer thread stopped",
+            ))),
             Ok(Ok(result)) => result,
+        }
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer thread once it has answered
+        // what is queued; waiting for it means a log reopened on the same
+        // file (an in-process restart) never races a write of this one.
+        // Every append borrows the log, so what is still queued here has no
+        // waiter and is skipped: at most the batch being written is left.
+        self.queue = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
         }
     }
 }
@@ -1092,22 +1292,29 @@ mod tests {
 
     struct Failing;
     impl AuditWriter for Failing {
-        fn append(&mut self, _line: &[u8]) -> std::io::Result<()> {
+        fn append(&mut self, _lines: &[u8]) -> std::io::Result<()> {
             Err(std::io::Error::other("disk full"))
+        }
+        fn sync(&mut self) -> std::io::Result<()> {
+            Ok(())
         }
     }
 
     struct Stuck;
     impl AuditWriter for Stuck {
-        fn append(&mut self, _line: &[u8]) -> std::io::Result<()> {
+        fn append(&mut self, _lines: &[u8]) -> std::io::Result<()> {
             std::thread::sleep(Duration::from_secs(2));
+            Ok(())
+        }
+        fn sync(&mut self) -> std::io::Result<()> {
             Ok(())
         }
     }
 
     #[tokio::test]
     async fn failing_sink_poisons() {
-        let log = AuditLog::with_writer(Box::new(Failing), [0; 32], 0, Duration::from_secs(1));
+        let log =
+            AuditLog::with_writer(Box::new(Failing), [0; 32], 0, Duration::from_secs(1)).unwrap();
         assert!(matches!(
             log.append(entry(1)).await,
             Err(AuditError::Write(_))
@@ -1121,12 +1328,277 @@ mod tests {
 
     #[tokio::test]
     async fn stuck_sink_times_out() {
-        let log = AuditLog::with_writer(Box::new(Stuck), [0; 32], 0, Duration::from_millis(100));
+        let log =
+            AuditLog::with_writer(Box::new(Stuck), [0; 32], 0, Duration::from_millis(100)).unwrap();
         let started = std::time::Instant::now();
         assert!(matches!(
             log.append(entry(1)).await,
             Err(AuditError::Timeout { .. })
         ));
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    /// What a [`Recording`] writer has seen.
+    #[derive(Default)]
+    struct Seen {
+        /// Bytes appended so far.
+        written: Vec<u8>,
+        /// Bytes made durable by a successful sync (a prefix of `written`).
+        durable: Vec<u8>,
+        appends: usize,
+        syncs: usize,
+        /// Syncs from this number on (1-based) fail.
+        fail_syncs_from: Option<usize>,
+    }
+
+    /// A gate the writer waits at in `append` while it is closed.
+    #[derive(Default)]
+    struct Gate {
+        closed: Mutex<bool>,
+        opened: std::sync::Condvar,
+        /// Appends that reached the gate.
+        arrived: AtomicU64,
+    }
+
+    impl Gate {
+        fn closed() -> Arc<Self> {
+            Arc::new(Self {
+                closed: Mutex::new(true),
+                ..Self::default()
+            })
+        }
+
+        fn open(&self) {
+            *lock(&self.closed) = false;
+            self.opened.notify_all();
+        }
+
+        fn pass(&self) {
+            self.arrived.fetch_add(1, Ordering::SeqCst);
+            let closed = lock(&self.closed);
+            // Bounded, so a failing test ends instead of hanging in the
+            // log's drop.
+            let _ = self
+                .opened
+                .wait_timeout_while(closed, Duration::from_secs(30), |closed| *closed);
+        }
+    }
+
+    /// A real file sink that records what it was asked to do.
+    struct Recording {
+        file: File,
+        seen: Arc<Mutex<Seen>>,
+        gate: Option<Arc<Gate>>,
+    }
+
+    impl AuditWriter for Recording {
+        fn append(&mut self, lines: &[u8]) -> std::io::Result<()> {
+            if let Some(gate) = &self.gate {
+                gate.pass();
+            }
+            self.file.write_all(lines)?;
+            let mut seen = lock(&self.seen);
+            seen.written.extend_from_slice(lines);
+            seen.appends += 1;
+            Ok(())
+        }
+
+        fn sync(&mut self) -> std::io::Result<()> {
+            let mut seen = lock(&self.seen);
+            seen.syncs += 1;
+            if seen.fail_syncs_from.is_some_and(|from| seen.syncs >= from) {
+                return Err(std::io::Error::from_raw_os_error(5)); // EIO
+            }
+            self.file.sync_data()?;
+            seen.durable = seen.written.clone();
+            Ok(())
+        }
+    }
+
+    struct Recorded {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+        log: Arc<AuditLog>,
+        seen: Arc<Mutex<Seen>>,
+    }
+
+    /// A log on a fresh file (header written by [`AuditLog::open`]) whose
+    /// records then go through a [`Recording`] writer.
+    fn recorded(gate: Option<Arc<Gate>>, timeout: Duration) -> Recorded {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        drop(AuditLog::open(&path, timeout).unwrap());
+        let head = verify(File::open(&path).unwrap()).unwrap();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let writer = Recording {
+            file: OpenOptions::new().append(true).open(&path).unwrap(),
+            seen: Arc::clone(&seen),
+            gate,
+        };
+        let log = AuditLog::with_writer(Box::new(writer), head.last_hash, head.last_seq, timeout)
+            .unwrap();
+        Recorded {
+            _dir: dir,
+            path,
+            log: Arc::new(log),
+            seen,
+        }
+    }
+
+    fn line_of(n: u64) -> String {
+        format!("\"request_id\":\"r{n}\"")
+    }
+
+    /// Lets spawned tasks (current-thread runtime) run until `done`; a
+    /// liveness bound (not a timing assertion) turns a hang into a failure.
+    async fn until(done: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "condition not reached"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// As many clients as the backlog admits, each appending again as soon
+    /// as it is answered (as a keep-alive HTTP client does): every append
+    /// succeeds (no `Backlog`: a permit is free again before its answer
+    /// arrives) and is durable when it returns.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn append_returns_only_after_its_line_is_durable() {
+        let rec = recorded(None, Duration::from_secs(10));
+        let mut tasks = Vec::new();
+        for t in 0..u64::try_from(MAX_PENDING_WRITES).unwrap() {
+            let log = Arc::clone(&rec.log);
+            let seen = Arc::clone(&rec.seen);
+            tasks.push(tokio::spawn(async move {
+                for i in 0..10u64 {
+                    let n = t * 100 + i;
+                    log.append(entry(n)).await.unwrap();
+                    let seen = lock(&seen);
+                    let durable = String::from_utf8_lossy(&seen.durable);
+                    assert!(
+                        durable.contains(&line_of(n)),
+                        "r{n} acknowledged, not durable"
+                    );
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let seen = lock(&rec.seen);
+        assert_eq!(seen.appends, seen.syncs);
+        assert!(seen.syncs <= 640);
+        let head = verify(File::open(&rec.path).unwrap()).unwrap();
+        assert_eq!((head.lines, head.last_seq), (641, 640));
+    }
+
+    #[tokio::test]
+    async fn concurrent_appends_share_one_fsync_and_the_backlog_is_bounded() {
+        let gate = Gate::closed();
+        let rec = recorded(Some(Arc::clone(&gate)), Duration::from_secs(30));
+        let mut tasks = Vec::new();
+        for n in 0..u64::try_from(MAX_PENDING_WRITES).unwrap() {
+            let log = Arc::clone(&rec.log);
+            tasks.push(tokio::spawn(async move { log.append(entry(n)).await }));
+        }
+        // The writer holds the first batch at the gate while the rest
+        // queue behind it.
+        until(|| gate.arrived.load(Ordering::SeqCst) == 1).await;
+        until(|| rec.log.pending_writes() == MAX_PENDING_WRITES).await;
+        // One more is refused at once, not queued.
+        assert!(matches!(
+            rec.log.append(entry(999)).await,
+            Err(AuditError::Backlog)
+        ));
+        gate.open();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        // Every permit was released before its waiter was answered.
+        assert_eq!(rec.log.pending_writes(), 0);
+        let seen = lock(&rec.seen);
+        // The batch at the gate, then everything queued behind it.
+        assert!(seen.syncs <= 2, "{} syncs for 64 records", seen.syncs);
+        assert_eq!(seen.appends, seen.syncs);
+        let head = verify(File::open(&rec.path).unwrap()).unwrap();
+        assert_eq!(head.last_seq, u64::try_from(MAX_PENDING_WRITES).unwrap());
+        let text = std::fs::read_to_string(&rec.path).unwrap();
+        assert!(!text.contains(&line_of(999)));
+    }
+
+    #[tokio::test]
+    async fn a_failed_sync_fails_its_whole_batch_and_poisons() {
+        let gate = Gate::closed();
+        let rec = recorded(Some(Arc::clone(&gate)), Duration::from_secs(30));
+        lock(&rec.seen).fail_syncs_from = Some(2);
+        let first = {
+            let log = Arc::clone(&rec.log);
+            tokio::spawn(async move { log.append(entry(0)).await })
+        };
+        until(|| gate.arrived.load(Ordering::SeqCst) == 1).await;
+        let mut batch = Vec::new();
+        for n in 1..=10u64 {
+            let log = Arc::clone(&rec.log);
+            batch.push(tokio::spawn(async move { log.append(entry(n)).await }));
+        }
+        until(|| rec.log.pending_writes() == 11).await;
+        gate.open();
+        first.await.unwrap().unwrap();
+        for task in batch {
+            match task.await.unwrap() {
+                Err(AuditError::Write(e)) => assert_eq!(e.raw_os_error(), Some(5)),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            rec.log.append(entry(11)).await,
+            Err(AuditError::Poisoned)
+        ));
+        let seen = lock(&rec.seen);
+        // Record 0 alone, then 1..=10 in one write whose sync failed;
+        // nothing written after.
+        assert_eq!((seen.appends, seen.syncs), (2, 2));
+        let durable = String::from_utf8_lossy(&seen.durable);
+        assert!(durable.contains(&line_of(0)));
+        assert!(!durable.contains(&line_of(1)));
+        assert!(!String::from_utf8_lossy(&seen.written).contains(&line_of(11)));
+    }
+
+    #[tokio::test]
+    async fn a_record_whose_waiter_gave_up_is_not_written() {
+        let gate = Gate::closed();
+        let rec = recorded(Some(Arc::clone(&gate)), Duration::from_millis(300));
+        // Record 0 reaches the writer and is held at the gate; its waiter
+        // times out while it is being written.
+        let first = {
+            let log = Arc::clone(&rec.log);
+            tokio::spawn(async move { log.append(entry(0)).await })
+        };
+        until(|| gate.arrived.load(Ordering::SeqCst) == 1).await;
+        // Record 1 is queued behind it and its waiter times out too.
+        assert!(matches!(
+            rec.log.append(entry(1)).await,
+            Err(AuditError::Timeout { .. })
+        ));
+        assert!(matches!(
+            first.await.unwrap(),
+            Err(AuditError::Timeout { .. })
+        ));
+        gate.open();
+        // The writer finishes record 0's batch, then drops record 1.
+        until(|| rec.log.pending_writes() == 0).await;
+        rec.log.append(entry(2)).await.unwrap();
+        let text = std::fs::read_to_string(&rec.path).unwrap();
+        // The documented race: a write in progress is not stopped.
+        assert!(text.contains(&line_of(0)));
+        assert!(!text.contains(&line_of(1)));
+        assert!(text.contains(&line_of(2)));
+        let head = verify(File::open(&rec.path).unwrap()).unwrap();
+        assert_eq!((head.lines, head.last_seq), (3, 2));
+        assert_eq!(rec.log.failures(), 2);
     }
 }

@@ -5,8 +5,10 @@
 //! - checks evidence in the order of the design brief ([`evidence`]) and
 //!   turns an [`evidence::AttestedWorkload`] into an attestation session:
 //!   an opaque token (`kws.` + 256 random bits) whose SHA-256 keys a
-//!   [`Session`] record, stored in the same atomic, durable batch that
-//!   consumes the nonce;
+//!   [`Session`] record, stored with its time-ordered expiry index entry
+//!   ([`Keyspace::SessionExpiry`]) in the same atomic, durable batch that
+//!   consumes the nonce, so the worker can delete sessions that expire
+//!   unused ([`Release::prune_stored_sessions`]);
 //! - authenticates session requests: the token plus a fresh proof of
 //!   possession of the instance key ([`keyward_attest::instance::PopProof`])
 //!   whose id is refused if seen within the proof window;
@@ -38,7 +40,10 @@ use zeroize::Zeroizing;
 
 use crate::barrier::Barrier;
 use crate::hosts::{HostState, HostStore};
-use crate::storage::{Keyspace, Storage, StorageError, WriteBatch};
+use crate::storage::{
+    KeyRange, Keyspace, MAX_SCAN, Storage, StorageError, WriteBatch, lease_expiry_bound,
+    parse_lease_expiry_key, session_expiry_key,
+};
 use evidence::AttestedWorkload;
 
 /// Prefix of session tokens.
@@ -363,6 +368,13 @@ impl Release {
         batch
             .put(Keyspace::Sessions, &hash, &record)
             .map_err(internal)?;
+        batch
+            .put(
+                Keyspace::SessionExpiry,
+                &session_expiry_key(session.expires_at_ms, &hash),
+                &[],
+            )
+            .map_err(internal)?;
         match storage.commit(batch).await {
             Ok(_) => {}
             Err(StorageError::ConditionFailed { .. }) => {
@@ -417,20 +429,32 @@ impl Release {
         Ok(cached)
     }
 
-    /// Forgets the session of `token` (its answer could not be audited, so
-    /// it must not exist).
-    pub async fn discard_session(&self, storage: &dyn Storage, token: &str) {
-        self.drop_session(storage, token_hash(token)).await;
+    /// Forgets `session`, whose token is `token` (its answer could not be
+    /// audited, so it must not exist).
+    pub async fn discard_session(&self, storage: &dyn Storage, token: &str, session: &Session) {
+        self.drop_session(storage, token_hash(token), session.expires_at_ms)
+            .await;
     }
 
-    /// Forgets a session (expired or revoked) in memory and in storage.
-    async fn drop_session(&self, storage: &dyn Storage, hash: [u8; 32]) {
+    /// Forgets a session (expired or revoked) in memory and in storage,
+    /// with its expiry index entry.
+    async fn drop_session(&self, storage: &dyn Storage, hash: [u8; 32], expires_at_ms: u64) {
         if let Ok(mut sessions) = self.sessions.write() {
             sessions.remove(&hash);
         }
         let mut batch = WriteBatch::new();
-        if batch.delete(Keyspace::Sessions, &hash).is_ok() {
-            // Best effort: an expired or revoked session is refused anyway.
+        let staged = batch
+            .delete(Keyspace::Sessions, &hash)
+            .and_then(|b| {
+                b.delete(
+                    Keyspace::SessionExpiry,
+                    &session_expiry_key(expires_at_ms, &hash),
+                )
+            })
+            .is_ok();
+        if staged {
+            // Best effort: an expired or revoked session is refused anyway,
+            // and the worker prunes what is left by its expiry.
             let _ = storage.commit(batch).await;
         }
     }
@@ -475,7 +499,8 @@ impl Release {
         let hash = token_hash(token);
         let cached = self.load_session(storage, hash).await?;
         if now_ms > cached.session.expires_at_ms {
-            self.drop_session(storage, hash).await;
+            self.drop_session(storage, hash, cached.session.expires_at_ms)
+                .await;
             return Err(deny(
                 Stage::Session,
                 format!(
@@ -510,7 +535,8 @@ impl Release {
         if cached.checked_epoch.load(Ordering::SeqCst) != epoch {
             if let Err(denial) = self.recheck(storage, hosts, &cached.session).await {
                 if denial.stage != Stage::Internal {
-                    self.drop_session(storage, hash).await;
+                    self.drop_session(storage, hash, cached.session.expires_at_ms)
+                        .await;
                 }
                 return Err(denial);
             }
@@ -553,7 +579,8 @@ impl Release {
     }
 
     /// Drops cached sessions of `host_id` or running `digest` (called when
-    /// they are revoked; storage records die on their next use).
+    /// they are revoked; storage records die on their next use, or are
+    /// pruned by the worker after their expiry).
     pub fn forget_sessions(&self, matches: impl Fn(&Session) -> bool) {
         if let Ok(mut sessions) = self.sessions.write() {
             sessions.retain(|_, s| !matches(&s.session));
@@ -587,6 +614,45 @@ impl Release {
         let before = sessions.len();
         sessions.retain(|_, s| s.session.expires_at_ms >= now_ms);
         before.saturating_sub(sessions.len())
+    }
+
+    /// Deletes up to `limit` stored sessions that expired before `now_ms`,
+    /// with their expiry index entries, in the order they expired (the
+    /// worker calls this, so sessions never used again do not stay in
+    /// storage). Returns how many were deleted.
+    pub async fn prune_stored_sessions(
+        &self,
+        storage: &dyn Storage,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        // A session is valid up to and including its expiry millisecond.
+        let bound = lease_expiry_bound(now_ms.saturating_sub(1));
+        let expired = storage
+            .scan(
+                Keyspace::SessionExpiry,
+                KeyRange::Between {
+                    start: &[],
+                    end: Some(&bound),
+                },
+                // Two deletes per session in one batch.
+                limit.clamp(1, MAX_SCAN.min(crate::storage::MAX_BATCH_OPS / 2)),
+            )
+            .await?;
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let mut batch = WriteBatch::new();
+        for (key, _) in &expired {
+            batch.delete(Keyspace::SessionExpiry, key)?;
+            // The store key follows the time; a malformed entry only
+            // loses its index entry.
+            if let Some((_, hash)) = parse_lease_expiry_key(key) {
+                batch.delete(Keyspace::Sessions, hash)?;
+            }
+        }
+        storage.commit(batch).await?;
+        Ok(expired.len())
     }
 
     /// A random lease suffix (128 bits, hex).

@@ -14,9 +14,10 @@
 //!   one fsync (group commit, see [`SledStorage`]);
 //! - bounds every key, value and batch ([`MAX_KEY_LEN`], [`MAX_VALUE_LEN`],
 //!   [`MAX_BATCH_OPS`], [`MAX_BATCH_BYTES`]) and every scan ([`MAX_SCAN`]);
-//! - keeps the lease expiry index ordered by time ([`lease_expiry_key`]), so
-//!   a range scan from the start yields what expires first and a restart
-//!   never loads every lease.
+//! - keeps the lease and session expiry indexes ordered by time
+//!   ([`lease_expiry_key`], [`session_expiry_key`]), so a range scan from
+//!   the start yields what expires first and a restart never loads every
+//!   lease or session.
 //!
 //! # What it does not do
 //! It does not encrypt: values that hold secrets are sealed by
@@ -88,11 +89,13 @@ pub enum Keyspace {
     /// `a/<digest>/<lease>`, `s/<session>/<lease>`) → empty: revoking a
     /// host, an artifact or a session finds its leases by a prefix scan.
     LeaseBasis,
+    /// Session expiry index: [`session_expiry_key`] → empty; time-ordered.
+    SessionExpiry,
 }
 
 impl Keyspace {
     /// Every keyspace, in prefix order.
-    pub const ALL: [Keyspace; 14] = [
+    pub const ALL: [Keyspace; 15] = [
         Keyspace::Hosts,
         Keyspace::Enrollments,
         Keyspace::Artifacts,
@@ -107,6 +110,7 @@ impl Keyspace {
         Keyspace::System,
         Keyspace::Sessions,
         Keyspace::LeaseBasis,
+        Keyspace::SessionExpiry,
     ];
 
     /// The one-byte prefix that keeps this keyspace's keys apart from the
@@ -128,6 +132,7 @@ impl Keyspace {
             Self::System => 0x0c,
             Self::Sessions => 0x0d,
             Self::LeaseBasis => 0x0e,
+            Self::SessionExpiry => 0x0f,
         }
     }
 
@@ -148,6 +153,7 @@ impl Keyspace {
             Self::System => "system",
             Self::Sessions => "sessions",
             Self::LeaseBasis => "lease-basis",
+            Self::SessionExpiry => "session-expiry",
         }
     }
 }
@@ -339,6 +345,14 @@ pub fn lease_expiry_key(expires_at_ms: u64, lease_id: &[u8]) -> Vec<u8> {
     key.extend_from_slice(&expires_at_ms.to_be_bytes());
     key.extend_from_slice(lease_id);
     key
+}
+
+/// The [`Keyspace::SessionExpiry`] key of a session: big-endian expiry time
+/// (milliseconds since the Unix epoch) ‖ the session's store key, the
+/// encoding of [`lease_expiry_key`] ([`parse_lease_expiry_key`] and
+/// [`lease_expiry_bound`] apply).
+pub fn session_expiry_key(expires_at_ms: u64, session_key: &[u8]) -> Vec<u8> {
+    lease_expiry_key(expires_at_ms, session_key)
 }
 
 /// Splits a [`lease_expiry_key`] into expiry time and lease id.

@@ -388,7 +388,7 @@ impl Storage for SledStorage {
                 });
             }
             let prefix = keyspace.prefix();
-            // Prefixes are at most 0x0c, so the next one exists.
+            // Prefixes are at most 0x0f, so the next one exists.
             let next = [prefix.saturating_add(1)];
             let iter = match range {
                 KeyRange::All => self.inner.tree.range(vec![prefix]..next.to_vec()),
