@@ -1064,6 +1064,11 @@ async fn revoke_scope(state: &AppState, ctx: &RequestContext, scope: &evidence::
                     mine.push(id);
                 }
             }
+            if mine.is_empty() {
+                // A first attestation, or an instance whose leases are
+                // gone: nothing to revoke, and the denial has its record.
+                return;
+            }
             let basis = format!("h/{host_id}/ instance {instance_id}");
             revoke_ids(
                 state,
