@@ -124,14 +124,8 @@ async fn client_releases_renews_and_sees_revocation() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     fx.put_policy("app", &policy(&fx)).await;
-    let (status, body) = fx
-        .admin(
-            "PUT",
-            "/v1/kv/app/db",
-            Some(&json!({"data": {"password": "hunter2", "port": 5432}})),
-        )
+    fx.put_kv("app/db", json!({"password": "hunter2", "port": 5432}))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
 
     let mut cel = Vec::new();
     let pkcs8 = fx.launch_pkcs8(&mut cel, "agent-1");
@@ -269,14 +263,7 @@ async fn client_releases_renews_and_sees_revocation() {
 async fn client_reattests_before_its_session_expires() {
     let fx = Fixture::start().await;
     fx.put_policy("app", &policy(&fx)).await;
-    let (status, body) = fx
-        .admin(
-            "PUT",
-            "/v1/kv/app/db",
-            Some(&json!({"data": {"password": "hunter2"}})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    fx.put_kv("app/db", json!({"password": "hunter2"})).await;
     // Three-second sessions: the client attests again at about 2 s.
     let mut settings = fx.state.release.settings();
     settings.session_ttl_ms = 3_000;

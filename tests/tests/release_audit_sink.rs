@@ -154,14 +154,7 @@ async fn unavailable_audit_sink_fails_closed_and_recovers_after_restart() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = fx
-        .admin(
-            "PUT",
-            "/v1/kv/app/db",
-            Some(&json!({"data": {"password": KV_VALUE}})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    fx.put_kv("app/db", json!({"password": KV_VALUE})).await;
     fx.put_policy(
         "app",
         &format!(

@@ -31,14 +31,7 @@ fn policy_for(fx: &Fixture) -> String {
 async fn attested_workload_gets_kv_secret_and_replays_fail() {
     let fx = Fixture::start().await;
     fx.put_policy("app", &policy_for(&fx)).await;
-    let (status, body) = fx
-        .admin(
-            "PUT",
-            "/v1/kv/app/db",
-            Some(&json!({"data": {"password": "hunter2"}})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    fx.put_kv("app/db", json!({"password": "hunter2"})).await;
 
     let mut cel = Vec::new();
     let workload = fx.launch(&mut cel, "agent-1", &fx.model_digest);
@@ -104,14 +97,7 @@ async fn attested_workload_gets_kv_secret_and_replays_fail() {
     );
 
     // Row 18: outside Cedar policy.
-    let (status, body) = fx
-        .admin(
-            "PUT",
-            "/v1/kv/other/db",
-            Some(&json!({"data": {"password": "x"}})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    fx.put_kv("other/db", json!({"password": "x"})).await;
     let (status, body) = fx
         .session_call(&workload, &token, "/v1/secrets/kv/other/db", &json!({}))
         .await;
@@ -234,14 +220,7 @@ async fn evidence_denials_name_their_stage() {
 async fn revoking_the_model_kills_session_and_identity_lease() {
     let fx = Fixture::start().await;
     fx.put_policy("app", &policy_for(&fx)).await;
-    let (status, body) = fx
-        .admin(
-            "PUT",
-            "/v1/kv/app/db",
-            Some(&json!({"data": {"password": "hunter2"}})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    fx.put_kv("app/db", json!({"password": "hunter2"})).await;
     let mut cel = Vec::new();
     let workload = fx.launch(&mut cel, "agent-1", &fx.model_digest);
     let evidence = fx.evidence(&workload, &cel).await;
@@ -704,14 +683,7 @@ async fn the_worker_prunes_stored_sessions_that_expired_unused() {
 
     let fx = Fixture::start().await;
     fx.put_policy("app", &policy_for(&fx)).await;
-    let (status, body) = fx
-        .admin(
-            "PUT",
-            "/v1/kv/app/db",
-            Some(&json!({"data": {"password": "hunter2"}})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    fx.put_kv("app/db", json!({"password": "hunter2"})).await;
     let mut cel = Vec::new();
     let workload = fx.launch(&mut cel, "agent-1", &fx.model_digest);
 

@@ -305,6 +305,18 @@ impl Fixture {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 
+    /// Writes the kv secret `path` (under `kv/`) with `data` as admin.
+    pub async fn put_kv(&self, path: &str, data: Value) {
+        let (status, body) = self
+            .admin(
+                "PUT",
+                &format!("/v1/kv/{path}"),
+                Some(&json!({ "data": data })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     /// Launches a workload as `keyward launch` does; returns it.
     pub fn launch(&self, cel: &mut Vec<u8>, instance: &str, model_digest: &str) -> Workload {
         let image = self.image_digest.clone();
