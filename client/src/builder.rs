@@ -180,6 +180,8 @@ pub struct ClientBuilder {
     boot_log: Option<BootLog>,
     pcrs: Option<Vec<u8>>,
     timeout: Option<Duration>,
+    /// A launch environment variable that could not be used.
+    env_error: Option<ClientError>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -228,11 +230,15 @@ impl ClientBuilder {
             self.tcti = Some(tcti);
         }
         if let Some(pcr) = var(WORKLOAD_PCR_ENV) {
-            self.pcrs = Some(match pcr.to_str().and_then(|p| p.parse::<u8>().ok()) {
-                Some(pcr) => BOOT_PCRS.iter().copied().chain([pcr]).collect(),
-                // Refused by build, like any PCR above 23.
-                None => vec![u8::MAX],
-            });
+            match pcr.to_str().and_then(|p| p.parse::<u8>().ok()) {
+                // An index above 23 is refused by build, as for `pcrs`.
+                Some(pcr) => self.pcrs = Some(BOOT_PCRS.iter().copied().chain([pcr]).collect()),
+                None => {
+                    self.env_error = Some(ClientError::InvalidConfig {
+                        what: "KEYWARD_WORKLOAD_PCR is not a PCR index",
+                    });
+                }
+            }
         }
         if let Some(url) = var(VAULT_ENV).and_then(|v| v.into_string().ok()) {
             self.vault = Some(url);
@@ -339,6 +345,9 @@ impl ClientBuilder {
     /// Checks the configuration, opens the TPM, and makes the client. No
     /// request is sent yet: the first release attests.
     pub fn build(self) -> Result<Client, ClientError> {
+        if let Some(e) = self.env_error {
+            return Err(e);
+        }
         let key = self.instance_key.ok_or(ClientError::InvalidConfig {
             what: "no instance key (instance_key_from_env or instance_key_pkcs8)",
         })??;
