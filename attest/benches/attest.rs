@@ -5,7 +5,11 @@
 //! (c) a full evidence check: quote + boot log + boot rules + workload CEL;
 //! (d) a Sigstore bundle (`sigstore/verify_bundle_happy_path_v0_3`) and,
 //!     beside it, the single ECDSA verifications it is made of
-//!     (`sigstore/floor_*`).
+//!     (`sigstore/floor_*`);
+//! (e) one proof-of-possession signature check (Ed25519 over a 32-byte
+//!     digest, as `instance::PopProof::verify` does) with `ring` and with
+//!     `aws-lc-rs`, beside ECDSA P-256 in both, the evidence for the PoP
+//!     key type and library (`pop/*`).
 //!
 //! `cargo bench -p keyward-attest --bench attest`. Set
 //! `KEYWARD_BENCH_QUOTE_DIR` to a directory holding `ak_rsa.pub`,
@@ -365,8 +369,79 @@ fn sigstore_floor(c: &mut Criterion) {
     group.finish();
 }
 
+/// One PoP-sized signature check per library and key type: key parsed
+/// from its raw bytes and the signature verified, as a request does.
+fn pop_verify(c: &mut Criterion) {
+    use aws_lc_rs::signature as lc;
+    use ring::signature as rs;
+    use ring::signature::KeyPair as _;
+    let rng = ring::rand::SystemRandom::new();
+    let message = [7u8; 32];
+
+    let ed_pkcs8 = rs::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let ed = rs::Ed25519KeyPair::from_pkcs8(ed_pkcs8.as_ref()).unwrap();
+    let ed_public = ed.public_key().as_ref().to_vec();
+    let ed_sig = ed.sign(&message).as_ref().to_vec();
+
+    let p256_pkcs8 =
+        rs::EcdsaKeyPair::generate_pkcs8(&rs::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let p256 = rs::EcdsaKeyPair::from_pkcs8(
+        &rs::ECDSA_P256_SHA256_FIXED_SIGNING,
+        p256_pkcs8.as_ref(),
+        &rng,
+    )
+    .unwrap();
+    let p256_public = p256.public_key().as_ref().to_vec();
+    let p256_sig = p256.sign(&rng, &message).unwrap().as_ref().to_vec();
+
+    let ring_ed = || {
+        rs::UnparsedPublicKey::new(&rs::ED25519, black_box(&ed_public))
+            .verify(black_box(&message), black_box(&ed_sig))
+    };
+    let lc_ed = || {
+        lc::UnparsedPublicKey::new(&lc::ED25519, black_box(&ed_public))
+            .verify(black_box(&message), black_box(&ed_sig))
+    };
+    let ring_p256 = || {
+        rs::UnparsedPublicKey::new(&rs::ECDSA_P256_SHA256_FIXED, black_box(&p256_public))
+            .verify(black_box(&message), black_box(&p256_sig))
+    };
+    let lc_p256 = || {
+        lc::UnparsedPublicKey::new(&lc::ECDSA_P256_SHA256_FIXED, black_box(&p256_public))
+            .verify(black_box(&message), black_box(&p256_sig))
+    };
+    // Both libraries accept the good signatures and refuse a changed one,
+    // or the timings mean nothing.
+    assert!(ring_ed().is_ok() && lc_ed().is_ok() && ring_p256().is_ok() && lc_p256().is_ok());
+    let mut other = message;
+    other[0] ^= 1;
+    assert!(
+        rs::UnparsedPublicKey::new(&rs::ED25519, &ed_public)
+            .verify(&other, &ed_sig)
+            .is_err()
+    );
+    assert!(
+        lc::UnparsedPublicKey::new(&lc::ED25519, &ed_public)
+            .verify(&other, &ed_sig)
+            .is_err()
+    );
+    assert!(
+        lc::UnparsedPublicKey::new(&lc::ECDSA_P256_SHA256_FIXED, &p256_public)
+            .verify(&other, &p256_sig)
+            .is_err()
+    );
+
+    let mut group = c.benchmark_group("pop");
+    group.bench_function("ring_ed25519_verify", |b| b.iter(ring_ed));
+    group.bench_function("aws_lc_ed25519_verify", |b| b.iter(lc_ed));
+    group.bench_function("ring_ecdsa_p256_verify", |b| b.iter(ring_p256));
+    group.bench_function("aws_lc_ecdsa_p256_verify", |b| b.iter(lc_p256));
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    pop_verify,
     quote,
     eventlog,
     full_evidence,

@@ -2,9 +2,10 @@
 # Release-path benchmarks against a real `keyward server` (issue 6,
 # deliverable 8; results in docs/benchmarks.md):
 #   - tests/benches/release.rs: 64 concurrent keep-alive clients, 2 s
-#     warm-up + 10 s measured, for challenge issuance, (a) attest + kv
-#     secret with pre-quoted swtpm evidence, (b) kv secret on one session
-#     with a fresh proof of possession per request. Durable audit (default).
+#     warm-up + 10 s measured, for challenge issuance, (a) challenge +
+#     attest + kv secret with pre-quoted swtpm evidence, (b) kv secret on
+#     one session with a fresh proof of possession per request. Durable
+#     audit (default).
 #   - tests/benches/restart.rs: (c) restart-to-ready time and RSS with 100k
 #     hosts and 1M live leases.
 # Targets: (a) >= 3,000/s, (b) >= 10,000/s, p99 < 20 ms at 64 clients;
@@ -12,10 +13,12 @@
 #
 # Knobs (environment): KEYWARD_BENCH_SECS, KEYWARD_BENCH_WARMUP_SECS,
 # KEYWARD_BENCH_WORKERS, KEYWARD_BENCH_POOL_SECS (longest evidence
-# pre-generation, default 90), KEYWARD_BENCH_POOL_MAX,
+# pre-generation, default 180), KEYWARD_BENCH_POOL_MAX (default 40000),
 # KEYWARD_RESTART_HOSTS, KEYWARD_RESTART_LEASES, KEYWARD_RESTART_RUNS;
 # PROFILE=1 also records `perf` profiles of the server during each timed
-# phase (apt: linux-perf) and prints the top symbols.
+# phase (apt: linux-perf) and prints the top symbols; KEYWARD_BENCH_STAT=1
+# counts the server's syncs, writes, futex calls and context switches per
+# phase with `perf stat`.
 # Needs what the end-to-end tests need: swtpm, skopeo and the test registry.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -404,3 +404,147 @@ async fn concurrent_commits_share_flushes() {
     s.commit(b).await.unwrap();
     assert!(s.flush_count() > lone_before);
 }
+
+#[tokio::test]
+async fn an_ordered_batch_applies_in_order_and_stops_at_a_failed_condition() {
+    let s = store();
+    // Good: the shape of a session creation — single-use key first, then
+    // an index entry, then the record it points to.
+    let ordered = |nonce: &[u8], record: &[u8]| {
+        let mut b = batch();
+        b.insert_new(Keyspace::Nonces, nonce, b"used").unwrap();
+        b.put(Keyspace::SessionExpiry, record, b"").unwrap();
+        b.put(Keyspace::Sessions, record, b"session").unwrap();
+        b
+    };
+    s.commit_in_order(ordered(b"n1", b"s1")).await.unwrap();
+    assert_eq!(
+        s.get(Keyspace::Nonces, b"n1").await.unwrap().unwrap(),
+        b"used"
+    );
+    assert!(
+        s.get(Keyspace::SessionExpiry, b"s1")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        s.get(Keyspace::Sessions, b"s1").await.unwrap().unwrap(),
+        b"session"
+    );
+    // Tampered: the same nonce again. Its condition is first, so nothing
+    // of the second session is written.
+    let err = s.commit_in_order(ordered(b"n1", b"s2")).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::ConditionFailed {
+                keyspace: Keyspace::Nonces,
+                index: 0,
+                kind: ConditionKind::InsertNew
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(s.get(Keyspace::SessionExpiry, b"s2").await.unwrap(), None);
+    assert_eq!(s.get(Keyspace::Sessions, b"s2").await.unwrap(), None);
+    // Not atomic, as documented: a condition failing later leaves what
+    // came before it applied, and nothing after it.
+    let mut b = batch();
+    b.put(Keyspace::Leases, b"before", b"x").unwrap();
+    b.take(Keyspace::Nonces, b"never-issued").unwrap();
+    b.put(Keyspace::Leases, b"after", b"x").unwrap();
+    let err = s.commit_in_order(b).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::ConditionFailed {
+                keyspace: Keyspace::Nonces,
+                index: 1,
+                kind: ConditionKind::Take
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(s.get(Keyspace::Leases, b"before").await.unwrap().is_some());
+    assert_eq!(s.get(Keyspace::Leases, b"after").await.unwrap(), None);
+    // Takes and compare-and-swaps keep their meaning in order: the taken
+    // value comes back, a stale expectation fails.
+    let mut b = batch();
+    b.take(Keyspace::Nonces, b"n1").unwrap();
+    b.compare_and_swap(
+        Keyspace::Sessions,
+        b"s1",
+        Some(b"session"),
+        Some(b"renewed"),
+    )
+    .unwrap();
+    let committed = s.commit_in_order(b).await.unwrap();
+    assert_eq!(committed.into_taken(), vec![b"used".to_vec()]);
+    assert_eq!(
+        s.get(Keyspace::Sessions, b"s1").await.unwrap().unwrap(),
+        b"renewed"
+    );
+    let mut b = batch();
+    b.compare_and_swap(Keyspace::Sessions, b"s1", Some(b"session"), None)
+        .unwrap();
+    let err = s.commit_in_order(b).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::ConditionFailed {
+                index: 0,
+                kind: ConditionKind::CompareAndSwap,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        s.get(Keyspace::Sessions, b"s1").await.unwrap().unwrap(),
+        b"renewed"
+    );
+    // Empty batches are refused here too.
+    assert!(matches!(
+        s.commit_in_order(batch()).await.unwrap_err(),
+        StorageError::EmptyBatch
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_one_concurrent_ordered_insert_new_wins() {
+    // Concurrent session creations on one nonce: one wins, the losers
+    // write nothing after their failed condition.
+    let s = Arc::new(store());
+    for round in 0..20u8 {
+        let tasks: Vec<_> = (0..16u8)
+            .map(|i| {
+                let s = Arc::clone(&s);
+                tokio::spawn(async move {
+                    let mut b = WriteBatch::new();
+                    b.insert_new(Keyspace::Nonces, &[round], b"used").unwrap();
+                    b.put(Keyspace::Sessions, &[round, i], b"session").unwrap();
+                    s.commit_in_order(b).await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => won += 1,
+                Err(StorageError::ConditionFailed {
+                    index: 0,
+                    kind: ConditionKind::InsertNew,
+                    ..
+                }) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(won, 1, "round {round}");
+        let sessions = s
+            .scan(Keyspace::Sessions, KeyRange::Prefix(&[round]), MAX_SCAN)
+            .await
+            .unwrap();
+        assert_eq!(sessions.len(), 1, "round {round}: {sessions:?}");
+    }
+}

@@ -6,9 +6,10 @@
 //!   turns an [`evidence::AttestedWorkload`] into an attestation session:
 //!   an opaque token (`kws.` + 256 random bits) whose SHA-256 keys a
 //!   [`Session`] record, stored with its time-ordered expiry index entry
-//!   ([`Keyspace::SessionExpiry`]) in the same atomic, durable batch that
-//!   consumes the nonce, so the worker can delete sessions that expire
-//!   unused ([`Release::prune_stored_sessions`]);
+//!   ([`Keyspace::SessionExpiry`]) in the durable, ordered batch that first
+//!   consumes the nonce ([`crate::storage::Storage::commit_in_order`]: used
+//!   nonce, index entry, record; a crash keeps a prefix), so the worker can
+//!   delete sessions that expire unused ([`Release::prune_stored_sessions`]);
 //! - authenticates session requests: the token plus a fresh proof of
 //!   possession of the instance key ([`keyward_attest::instance::PopProof`])
 //!   whose id is refused if seen within the proof window;
@@ -316,8 +317,9 @@ impl Release {
         Ok((hex::encode(nonce), expires))
     }
 
-    /// Creates the session for `attested`, consuming its nonce in the same
-    /// durable batch. A nonce used concurrently loses here.
+    /// Creates the session for `attested`, consuming its nonce first in
+    /// the same durable, ordered batch. A nonce used concurrently loses
+    /// here, before anything of its session is written.
     pub async fn create_session(
         &self,
         storage: &dyn Storage,
@@ -366,16 +368,21 @@ impl Release {
             )
             .map_err(internal)?;
         batch
-            .put(Keyspace::Sessions, &hash, &record)
-            .map_err(internal)?;
-        batch
             .put(
                 Keyspace::SessionExpiry,
                 &session_expiry_key(session.expires_at_ms, &hash),
                 &[],
             )
             .map_err(internal)?;
-        match storage.commit(batch).await {
+        batch
+            .put(Keyspace::Sessions, &hash, &record)
+            .map_err(internal)?;
+        // In order, not atomically (the cheap path on sled): the single-use
+        // nonce first, so a session never exists for a nonce another
+        // request used; the expiry index before the record, so a crash
+        // between them leaves at most an index entry, which the worker
+        // prunes. A crash after the nonce alone costs the workload a retry.
+        match storage.commit_in_order(batch).await {
             Ok(_) => {}
             Err(StorageError::ConditionFailed { .. }) => {
                 return Err(deny(Stage::Nonce, nonce::NonceError::Used.to_string()));

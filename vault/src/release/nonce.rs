@@ -4,10 +4,13 @@
 //! milliseconds) ‖ a 16-byte HMAC-SHA256 tag over both under the vault's
 //! nonce key. Issuing one writes nothing: the tag proves the vault made it
 //! and the expiry is authenticated. Using one is recorded durably in
-//! [`Keyspace::Nonces`] by an `insert_new` in the same atomic batch that
-//! creates the attestation session, so exactly one of two concurrent uses
-//! wins, and a used nonce stays used across a restart or a crash (the batch
-//! is durable before the session is acknowledged). Used-nonce keys are
+//! [`Keyspace::Nonces`] by an `insert_new` (atomic on its key), the first
+//! operation of the ordered batch that creates the attestation session
+//! ([`crate::storage::Storage::commit_in_order`]): exactly one of two
+//! concurrent uses wins and only the winner's session is written, and a
+//! used nonce stays used across a restart or a crash (it is durable before
+//! the session is acknowledged, and a crash keeps a prefix of the batch,
+//! so never a session without its used nonce). Used-nonce keys are
 //! `expiry ‖ random`, time-ordered, so the expiry worker prunes them once
 //! they could no longer be accepted anyway.
 //!

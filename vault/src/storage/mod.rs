@@ -9,6 +9,10 @@
 //!   it or none of it, also across a crash, and with the conditions checked
 //!   in the same atomic step (consume a nonce + create a lease + write an
 //!   audit pointer is one batch);
+//! - or applies one in order, each operation atomic alone and a crash
+//!   keeping a prefix ([`Storage::commit_in_order`]), for writes ordered so
+//!   that any prefix is safe; on sled that avoids the two forced log writes
+//!   of every multi-key atomic batch;
 //! - acknowledges a commit only once it is durable ([`Storage::commit`]
 //!   returns after the fsync that covers it), with concurrent commits sharing
 //!   one fsync (group commit, see [`SledStorage`]);
@@ -284,6 +288,24 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Applies `batch` atomically and returns once it is durable. When a
     /// condition fails, nothing is written and the error names it.
     fn commit(&self, batch: WriteBatch) -> StorageFuture<'_, Committed>;
+
+    /// Applies `batch`'s operations one at a time, in order, and returns
+    /// once they are durable. Each operation is atomic on its own and
+    /// conditions are still checked atomically with their write, but the
+    /// batch as a whole is not: when a condition fails, the operations
+    /// before it stay applied (with no promise that they are durable yet)
+    /// and the error names the failed one. After a crash, what survives of
+    /// an unacknowledged batch is a prefix of it, in order.
+    ///
+    /// For callers whose records are ordered so that any prefix is safe
+    /// (an index entry before the record it points to, a single-use
+    /// condition first): on sled a multi-key atomic batch costs two forced
+    /// log-buffer writes, single-key operations none (see
+    /// [`SledStorage`]'s module docs). A backend may simply apply the
+    /// batch atomically, which is the default.
+    fn commit_in_order(&self, batch: WriteBatch) -> StorageFuture<'_, Committed> {
+        self.commit(batch)
+    }
 
     /// Inserts `value` at `key` unless the key exists; durable on return.
     fn insert_if_absent<'a>(

@@ -13,6 +13,22 @@
 //! writes; sled retries the closure on conflict, so concurrent takes of one
 //! key serialise and exactly one succeeds.
 //!
+//! # Atomic batches and ordered batches
+//! Every multi-key atomic write in sled 0.34 (a transaction or a
+//! `sled::Batch`) pins the log: it seals and writes the current log buffer
+//! before it starts and again after its batch manifest (`pin_log`, "HACK"
+//! in sled's source), so each one costs two `pwrite` + `sync_file_range`
+//! handed to sled's IO threads, whatever the flusher does. A single-key
+//! operation (`insert`, `remove`, `compare_and_swap`) only reserves space
+//! in the current buffer. So:
+//! - a batch of one operation is applied as that single-key operation
+//!   (atomic on its own, same conditions);
+//! - [`Storage::commit_in_order`] applies a batch one operation at a time,
+//!   in order, for callers that order their writes so that any prefix is
+//!   safe. sled's log is written in reservation order and recovery stops at
+//!   the first missing or torn message, so a crash keeps a prefix of such a
+//!   batch.
+//!
 //! # Group commit
 //! sled applies a transaction in memory; `Db::flush` makes everything
 //! applied before it durable. A commit:
@@ -184,7 +200,87 @@ impl SledStorage {
         self.inner.flushes.load(Ordering::Relaxed)
     }
 
+    /// Applies one operation alone (the `index`th of its batch): a
+    /// single-key sled operation, atomic with its condition. A value it
+    /// takes is pushed to `taken`.
+    fn apply_op(
+        &self,
+        index: usize,
+        op: &Op,
+        taken: &mut Vec<Vec<u8>>,
+    ) -> Result<(), StorageError> {
+        let tree = &self.inner.tree;
+        match op {
+            Op::Put {
+                keyspace,
+                key,
+                value,
+            } => {
+                tree.insert(prefixed(*keyspace, key), value.as_slice())
+                    .map_err(backend("put"))?;
+            }
+            Op::Delete { keyspace, key } => {
+                tree.remove(prefixed(*keyspace, key))
+                    .map_err(backend("delete"))?;
+            }
+            Op::Conditional {
+                keyspace,
+                key,
+                condition,
+            } => {
+                let full = prefixed(*keyspace, key);
+                let failed = |kind| StorageError::ConditionFailed {
+                    keyspace: *keyspace,
+                    index,
+                    kind,
+                };
+                match condition {
+                    Condition::InsertNew { value } => {
+                        tree.compare_and_swap(&full, None::<&[u8]>, Some(value.as_slice()))
+                            .map_err(backend("insert new"))?
+                            .map_err(|_| failed(ConditionKind::InsertNew))?;
+                    }
+                    Condition::Take => loop {
+                        let Some(current) = tree.get(&full).map_err(backend("take"))? else {
+                            return Err(failed(ConditionKind::Take));
+                        };
+                        // Lost a race with another writer of the key: read
+                        // again; exactly one concurrent take wins.
+                        if tree
+                            .compare_and_swap(&full, Some(&current), None::<&[u8]>)
+                            .map_err(backend("take"))?
+                            .is_ok()
+                        {
+                            taken.push(current.to_vec());
+                            break;
+                        }
+                    },
+                    Condition::CompareAndSwap { expected, new } => {
+                        tree.compare_and_swap(&full, expected.as_deref(), new.as_deref())
+                            .map_err(backend("compare and swap"))?
+                            .map_err(|_| failed(ConditionKind::CompareAndSwap))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the operations one at a time, in order, stopping at the
+    /// first failure.
+    fn apply_in_order(&self, batch: &WriteBatch) -> Result<Committed, StorageError> {
+        let mut taken = Vec::new();
+        for (index, op) in batch.ops.iter().enumerate() {
+            self.apply_op(index, op, &mut taken)?;
+        }
+        Ok(Committed::new(taken))
+    }
+
     fn apply(&self, batch: &WriteBatch) -> Result<Committed, StorageError> {
+        // One operation is atomic alone: no transaction, no pinned log.
+        if batch.ops.len() == 1 {
+            return self.apply_in_order(batch);
+        }
         let taken = self.inner.tree.transaction(|tx| {
             let mut taken = Vec::new();
             for (index, op) in batch.ops.iter().enumerate() {
@@ -250,14 +346,22 @@ impl SledStorage {
         }
     }
 
-    async fn commit_durably(&self, batch: WriteBatch) -> Result<Committed, StorageError> {
+    async fn commit_durably(
+        &self,
+        batch: WriteBatch,
+        in_order: bool,
+    ) -> Result<Committed, StorageError> {
         if batch.is_empty() {
             return Err(StorageError::EmptyBatch);
         }
         if self.inner.state().poisoned {
             return Err(StorageError::Poisoned);
         }
-        let committed = self.apply(&batch)?;
+        let committed = if in_order {
+            self.apply_in_order(&batch)?
+        } else {
+            self.apply(&batch)?
+        };
         let sequence = {
             let mut state = self.inner.state();
             if state.poisoned {
@@ -412,6 +516,10 @@ impl Storage for SledStorage {
     }
 
     fn commit(&self, batch: WriteBatch) -> StorageFuture<'_, Committed> {
-        Box::pin(self.commit_durably(batch))
+        Box::pin(self.commit_durably(batch, false))
+    }
+
+    fn commit_in_order(&self, batch: WriteBatch) -> StorageFuture<'_, Committed> {
+        Box::pin(self.commit_durably(batch, true))
     }
 }
