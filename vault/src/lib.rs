@@ -17,6 +17,7 @@ pub mod audit;
 pub mod auth;
 pub mod barrier;
 pub mod config;
+pub(crate) mod group_commit;
 pub mod hosts;
 pub mod model_dir;
 pub mod obo;

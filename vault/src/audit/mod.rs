@@ -10,7 +10,9 @@
 //!   answers each waiter. Concurrent requests share an fsync instead of
 //!   queueing one each behind a mutex (the shape of
 //!   [`crate::storage::SledStorage`]'s flusher, with the records themselves
-//!   as the queue);
+//!   as the queue). Under load (its previous group held more than one
+//!   record) it gathers for a moment before the sync
+//!   ([`crate::group_commit`]);
 //! - chains the lines: every record holds `prev`, the lowercase hex SHA-256
 //!   of the previous line's bytes (without its newline). Line 1 is a header
 //!   `{"type":"header","version":1,"log_id":<hex>,"seq":0,"prev":<genesis>}`
@@ -638,14 +640,23 @@ struct Queued {
 fn run_writer(mut chain: Chain, queue: &mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(MAX_PENDING_WRITES);
     let mut lines = Vec::new();
-    while let Ok(first) = queue.recv() {
-        batch.push(first);
+    let mut previous = 0;
+    let drain = |batch: &mut Vec<Queued>| {
         while batch.len() < MAX_PENDING_WRITES {
             match queue.try_recv() {
                 Ok(next) => batch.push(next),
                 Err(_) => break,
             }
         }
+    };
+    while let Ok(first) = queue.recv() {
+        let woke = std::time::Instant::now();
+        batch.push(first);
+        drain(&mut batch);
+        // Under load, gather a larger group for the one sync.
+        crate::group_commit::pause_to_gather(previous, batch.len(), woke);
+        drain(&mut batch);
+        previous = batch.len();
         chain.commit(&mut batch, &mut lines);
     }
 }

@@ -39,7 +39,9 @@
 //! 3. waits until the durable watermark reaches `n`.
 //!
 //! The flusher thread loops: read the highest sequence number applied so
-//! far, `flush()`, publish that number as the durable watermark. One fsync
+//! far, `flush()`, publish that number as the durable watermark. Under load
+//! (its previous flush covered more than one commit) it gathers for a
+//! moment before reading that number ([`crate::group_commit`]). One fsync
 //! acknowledges every commit applied before it started, however many; a
 //! commit that arrives during a flush waits for the next one. sled's own
 //! periodic flush is turned off so that durability comes only from here and
@@ -388,8 +390,10 @@ impl SledStorage {
 }
 
 fn run_flusher(inner: &Inner) {
+    // Commits the previous flush covered.
+    let mut previous: u64 = 0;
     loop {
-        let target = {
+        let (flushed, woke) = {
             let mut state = inner.state();
             while state.applied <= state.flushed && !state.shutdown {
                 state = inner
@@ -400,8 +404,21 @@ fn run_flusher(inner: &Inner) {
             if state.applied <= state.flushed {
                 return;
             }
-            state.applied
+            let group = state.applied.saturating_sub(state.flushed);
+            (state.flushed, (std::time::Instant::now(), group))
         };
+        // Under load, gather a larger group for the one flush (not while
+        // shutting down, when the last flush should not wait).
+        let (woke, group) = woke;
+        if !inner.state().shutdown {
+            crate::group_commit::pause_to_gather(
+                usize::try_from(previous).unwrap_or(usize::MAX),
+                usize::try_from(group).unwrap_or(usize::MAX),
+                woke,
+            );
+        }
+        let target = inner.state().applied;
+        previous = target.saturating_sub(flushed);
         let result = inner.db.flush();
         inner.flushes.fetch_add(1, Ordering::Relaxed);
         let mut state = inner.state();

@@ -660,7 +660,9 @@ impl PageCache {
         };
 
         // now we read it back in
-        pc.load_snapshot(&snapshot)?;
+        // Keyward patch: the snapshot is moved in and consumed page by page
+        // (third_party/sled/PATCHED.md); nothing below uses it.
+        pc.load_snapshot(snapshot)?;
 
         #[cfg(feature = "testing")]
         {
@@ -2057,23 +2059,17 @@ impl PageCache {
         }
     }
 
-    fn load_snapshot(&mut self, snapshot: &Snapshot) -> Result<()> {
+    fn load_snapshot(&mut self, snapshot: Snapshot) -> Result<()> {
         let next_pid_to_allocate = snapshot.pt.len() as PageId;
 
         self.next_pid_to_allocate = Mutex::new(next_pid_to_allocate);
 
         debug!("load_snapshot loading pages from 0..{}", next_pid_to_allocate);
-        for pid in 0..next_pid_to_allocate {
-            let state = if let Some(state) =
-                snapshot.pt.get(usize::try_from(pid).unwrap())
-            {
-                state
-            } else {
-                panic!(
-                    "load_snapshot pid {} not found, despite being below the max pid {}",
-                    pid, next_pid_to_allocate
-                );
-            };
+        // Keyward patch: each page's state (and its fragment list) is freed
+        // as soon as its page is installed, instead of the whole snapshot
+        // staying alive beside the page table it becomes.
+        for (pid, state) in (0..next_pid_to_allocate).zip(snapshot.pt) {
+            let state = &state;
 
             trace!("load_snapshot pid {} {:?}", pid, state);
 
