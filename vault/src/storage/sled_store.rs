@@ -393,7 +393,7 @@ fn run_flusher(inner: &Inner) {
     // Commits the previous flush covered.
     let mut previous: u64 = 0;
     loop {
-        let (flushed, woke) = {
+        let (flushed, group, shutdown) = {
             let mut state = inner.state();
             while state.applied <= state.flushed && !state.shutdown {
                 state = inner
@@ -405,16 +405,15 @@ fn run_flusher(inner: &Inner) {
                 return;
             }
             let group = state.applied.saturating_sub(state.flushed);
-            (state.flushed, (std::time::Instant::now(), group))
+            (state.flushed, group, state.shutdown)
         };
         // Under load, gather a larger group for the one flush (not while
         // shutting down, when the last flush should not wait).
-        let (woke, group) = woke;
-        if !inner.state().shutdown {
+        if !shutdown {
             crate::group_commit::pause_to_gather(
                 usize::try_from(previous).unwrap_or(usize::MAX),
                 usize::try_from(group).unwrap_or(usize::MAX),
-                woke,
+                std::time::Instant::now(),
             );
         }
         let target = inner.state().applied;
