@@ -16,7 +16,9 @@
 # pre-generation, default 180), KEYWARD_BENCH_POOL_MAX (default 40000),
 # KEYWARD_RESTART_HOSTS, KEYWARD_RESTART_LEASES, KEYWARD_RESTART_RUNS;
 # PROFILE=1 also records `perf` profiles of the server during each timed
-# phase (apt: linux-perf) and prints the top symbols; KEYWARD_BENCH_STAT=1
+# phase (apt: linux-perf) and prints the top symbols
+# (KEYWARD_BENCH_PERF_CALL_GRAPH=dwarf for whole call chains, at 97 Hz
+# instead of 499); KEYWARD_BENCH_STAT=1
 # counts the server's syncs, writes, futex calls and context switches per
 # phase with `perf stat`.
 # Needs what the end-to-end tests need: swtpm, skopeo and the test registry.

@@ -797,8 +797,17 @@ async fn run_phase(
     let client_cpu0 = cpu_ticks(std::process::id());
     let perf = std::env::var_os("KEYWARD_BENCH_PERF").map(|dir| {
         let out = PathBuf::from(dir).join(format!("perf-{}.data", name.replace(['+', ' '], "-")));
+        // Frame-pointer call graphs stop at the first frame built without
+        // them (most of a release build); `dwarf` unwinds the whole stack.
+        let call_graph =
+            std::env::var("KEYWARD_BENCH_PERF_CALL_GRAPH").unwrap_or_else(|_| "fp".to_owned());
+        let freq = if call_graph.starts_with("dwarf") {
+            "97"
+        } else {
+            "499"
+        };
         Command::new("perf")
-            .args(["record", "-F", "499", "-g", "-o"])
+            .args(["record", "-F", freq, "--call-graph", &call_graph, "-o"])
             .arg(out)
             .args(["-p", &server_pid.to_string(), "--", "sleep"])
             .arg(settings.measure.as_secs().to_string())

@@ -355,15 +355,12 @@ pub(crate) async fn attest(
     let now = now_ms();
     let hosts = host_store(&state);
     let settings = state.release.settings();
-    let verified = evidence::verify(
-        &evidence,
-        key,
-        state.storage.as_ref(),
-        &hosts,
-        settings.workload_pcr,
-        now,
-    )
-    .await;
+    let stores = evidence::Stores {
+        storage: state.storage.as_ref(),
+        hosts: &hosts,
+        admitted: state.release.admitted(),
+    };
+    let verified = evidence::verify(&evidence, key, stores, settings.workload_pcr, now).await;
     let attested = match verified {
         Ok(a) => a,
         Err(rejection) => {

@@ -533,6 +533,22 @@ fn decode<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(bytes).map_err(|_| RegistryStoreError::Corrupt { keyspace })
 }
 
+/// A policy's stored bytes, undecoded.
+pub async fn policy_bytes(
+    storage: &dyn Storage,
+    kind: Kind,
+    name: &str,
+) -> Result<Option<Vec<u8>>, RegistryStoreError> {
+    Ok(storage
+        .get(Keyspace::SigningPolicies, &policy_key(kind, name))
+        .await?)
+}
+
+/// Decodes stored policy bytes.
+pub fn decode_policy(bytes: &[u8]) -> Result<PolicyRecord, RegistryStoreError> {
+    decode(Keyspace::SigningPolicies, bytes)
+}
+
 /// Reads a policy and its stored bytes.
 pub async fn load_policy(
     storage: &dyn Storage,
@@ -637,6 +653,19 @@ async fn is_referenced(
             _ => return Ok(false),
         }
     }
+}
+
+/// The stored bytes of the artifact with this digest, undecoded.
+pub async fn artifact_bytes(
+    storage: &dyn Storage,
+    digest: &str,
+) -> Result<Option<Vec<u8>>, RegistryStoreError> {
+    Ok(storage.get(Keyspace::Artifacts, digest.as_bytes()).await?)
+}
+
+/// Decodes stored artifact bytes.
+pub fn decode_artifact(bytes: &[u8]) -> Result<ArtifactRecord, RegistryStoreError> {
+    decode(Keyspace::Artifacts, bytes)
 }
 
 /// The artifact with this digest (`sha256:<hex>`).

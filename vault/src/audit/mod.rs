@@ -727,25 +727,31 @@ impl AuditKey {
             Value::Bool(b) => hmac::sign(&self.0, if *b { b"true" } else { b"false" }),
             Value::Null | Value::Array(_) | Value::Object(_) => return None,
         };
-        Some(format!("{HMAC_PREFIX}{}", hex::encode(tag.as_ref())))
+        let mut out = String::with_capacity(HMAC_PREFIX.len() + 2 * tag.as_ref().len());
+        out.push_str(HMAC_PREFIX);
+        out.push_str(&hex::encode(tag.as_ref()));
+        Some(out)
     }
 }
 
 /// `value` with every leaf replaced: by its HMAC under `key`, or by
 /// [`SEALED_PLACEHOLDER`] without a key. Object keys and structure stay.
-pub fn redact(key: Option<&AuditKey>, value: &Value) -> Value {
+/// It takes `value` and wipes each string leaf once hashed, like [`wipe`]:
+/// bodies can hold tokens and shares.
+pub fn redact(key: Option<&AuditKey>, value: Value) -> Value {
     match value {
         Value::Null => Value::Null,
-        Value::Array(items) => Value::Array(items.iter().map(|v| redact(key, v)).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), redact(key, v)))
-                .collect(),
-        ),
-        leaf => Value::String(
-            key.and_then(|k| k.hash_leaf(leaf))
-                .unwrap_or_else(|| SEALED_PLACEHOLDER.to_owned()),
-        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| redact(key, v)).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, redact(key, v))).collect())
+        }
+        mut leaf => {
+            let hashed = key
+                .and_then(|k| k.hash_leaf(&leaf))
+                .unwrap_or_else(|| SEALED_PLACEHOLDER.to_owned());
+            wipe(&mut leaf);
+            Value::String(hashed)
+        }
     }
 }
 
@@ -1055,13 +1061,11 @@ impl AuditLog {
         if let Some(reason) = entry.reason {
             record.insert("reason".into(), Value::from(reason));
         }
-        if let Some(mut request) = entry.request {
-            record.insert("request".into(), redact(key.as_deref(), &request));
-            wipe(&mut request);
+        if let Some(request) = entry.request {
+            record.insert("request".into(), redact(key.as_deref(), request));
         }
-        if let Some(mut response) = entry.response {
-            record.insert("response".into(), redact(key.as_deref(), &response));
-            wipe(&mut response);
+        if let Some(response) = entry.response {
+            record.insert("response".into(), redact(key.as_deref(), response));
         }
         // A full queue means the sink is stuck: refuse now rather than
         // queue without bound behind it.
@@ -1286,7 +1290,7 @@ mod tests {
         let key = AuditKey::from_bytes(&[1u8; 32]).unwrap();
         let out = redact(
             Some(&key),
-            &serde_json::json!({"s": "x", "n": 1, "b": false, "z": null, "a": [2]}),
+            serde_json::json!({"s": "x", "n": 1, "b": false, "z": null, "a": [2]}),
         );
         for v in [&out["s"], &out["n"], &out["b"], &out["a"][0]] {
             assert!(v.as_str().unwrap().starts_with(HMAC_PREFIX));
@@ -1297,7 +1301,7 @@ mod tests {
             key.hash_leaf(&serde_json::json!(1)).as_deref()
         );
         assert_ne!(out["n"], out["b"]);
-        let sealed = redact(None, &serde_json::json!({"s": "x"}));
+        let sealed = redact(None, serde_json::json!({"s": "x"}));
         assert_eq!(sealed["s"], SEALED_PLACEHOLDER);
     }
 

@@ -29,7 +29,8 @@ use keyward_attest::quote::{QuoteError, QuoteKey, verify_quote};
 use keyward_attest::sigstore::{CertificateClaims, Signer};
 use keyward_attest::tpm::public::TpmPublic;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use super::nonce::{self, CheckedNonce};
 use super::{Denial, Stage};
@@ -80,8 +81,8 @@ pub struct AttestedWorkload {
     pub(super) host_labels: BTreeMap<String, String>,
     pub(super) instance_key: [u8; INSTANCE_KEY_LEN],
     pub(super) launch: LaunchRecord,
-    pub(super) image: ArtifactRecord,
-    pub(super) model: ArtifactRecord,
+    pub(super) image: Arc<ArtifactRecord>,
+    pub(super) model: Arc<ArtifactRecord>,
     pub(super) nonce: CheckedNonce,
 }
 
@@ -164,16 +165,65 @@ pub(crate) fn signer_of(record: &SignerRecord) -> Signer {
     }
 }
 
+/// Most digests the [`AdmissionMemo`] remembers; past that it starts over.
+const MAX_ADMISSIONS: usize = 4096;
+
+/// One admission: the stored artifact and policy bytes that were found
+/// admissible, and the record parsed from the former.
+#[derive(Debug)]
+struct Admission {
+    artifact: Vec<u8>,
+    policy: Vec<u8>,
+    record: Arc<ArtifactRecord>,
+}
+
+/// Remembers, per artifact digest, the stored bytes of the artifact record
+/// and of its signing policy that [`check_artifact`] last admitted.
+///
+/// Every check still reads both values from storage. Only when both are
+/// byte for byte what was admitted before does it skip parsing them and
+/// evaluating the policy, which are pure functions of those bytes. A
+/// revocation, a re-registration or a policy change writes a different
+/// value, so it is checked in full. Attestation reads the same few
+/// artifacts over and over, and parsing them was about 5% of an attest's
+/// CPU (docs/benchmarks.md).
+#[derive(Debug, Default)]
+pub struct AdmissionMemo {
+    entries: Mutex<HashMap<String, Arc<Admission>>>,
+}
+
+impl AdmissionMemo {
+    fn get(&self, digest: &str) -> Option<Arc<Admission>> {
+        self.entries.lock().ok()?.get(digest).cloned()
+    }
+
+    fn insert(&self, digest: &str, admission: Admission) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= MAX_ADMISSIONS && !entries.contains_key(digest) {
+                entries.clear();
+            }
+            entries.insert(digest.to_owned(), Arc::new(admission));
+        }
+    }
+
+    /// How many digests are remembered.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.lock().map(|e| e.len()).unwrap_or_default()
+    }
+}
+
 /// Loads an artifact and checks it is registered as `kind`, active, and
 /// admitted by its signing policy as it stands now.
 pub(crate) async fn check_artifact(
     storage: &dyn Storage,
+    memo: &AdmissionMemo,
     kind: Kind,
     digest: &str,
-) -> Result<ArtifactRecord, Denial> {
+) -> Result<Arc<ArtifactRecord>, Denial> {
     let what = kind.as_str();
-    let record = match artifacts::load_artifact(storage, digest).await {
-        Ok(Some((record, _))) => record,
+    let artifact = match artifacts::artifact_bytes(storage, digest).await {
+        Ok(Some(bytes)) => bytes,
         Ok(None) => {
             return Err(deny(
                 Stage::Artifact,
@@ -181,6 +231,14 @@ pub(crate) async fn check_artifact(
             ));
         }
         Err(e) => return Err(deny(Stage::Internal, format!("{what} {digest}: {e}"))),
+    };
+    let remembered = memo.get(digest).filter(|a| a.artifact == artifact);
+    let record = match &remembered {
+        Some(admission) => Arc::clone(&admission.record),
+        None => Arc::new(
+            artifacts::decode_artifact(&artifact)
+                .map_err(|e| deny(Stage::Internal, format!("{what} {digest}: {e}")))?,
+        ),
     };
     if record.kind != kind {
         return Err(deny(
@@ -194,10 +252,8 @@ pub(crate) async fn check_artifact(
     if record.state == ArtifactState::Revoked {
         return Err(deny(Stage::Artifact, format!("{what} {digest} is revoked")));
     }
-    let policy = match artifacts::load_policy(storage, kind, &record.policy).await {
-        Ok(Some((policy, _))) => policy
-            .signing_policy()
-            .map_err(|e| deny(Stage::Internal, format!("policy {}: {e}", record.policy)))?,
+    let policy = match artifacts::policy_bytes(storage, kind, &record.policy).await {
+        Ok(Some(bytes)) => bytes,
         Ok(None) => {
             return Err(deny(
                 Stage::Artifact,
@@ -209,7 +265,13 @@ pub(crate) async fn check_artifact(
         }
         Err(e) => return Err(deny(Stage::Internal, e.to_string())),
     };
-    if !policy.admits(&signer_of(&record.signer)) {
+    if remembered.is_some_and(|a| a.policy == policy) {
+        return Ok(record);
+    }
+    let signing_policy = artifacts::decode_policy(&policy)
+        .and_then(|p| p.signing_policy())
+        .map_err(|e| deny(Stage::Internal, format!("policy {}: {e}", record.policy)))?;
+    if !signing_policy.admits(&signer_of(&record.signer)) {
         return Err(deny(
             Stage::Artifact,
             format!(
@@ -219,6 +281,14 @@ pub(crate) async fn check_artifact(
             ),
         ));
     }
+    memo.insert(
+        digest,
+        Admission {
+            artifact,
+            policy,
+            record: Arc::clone(&record),
+        },
+    );
     Ok(record)
 }
 
@@ -252,14 +322,30 @@ pub struct Rejection {
     pub scope: RevokeScope,
 }
 
+/// What the checks read.
+#[derive(Clone, Copy)]
+pub struct Stores<'a> {
+    /// The vault's storage (nonces, artifacts, signing policies).
+    pub storage: &'a dyn Storage,
+    /// Enrolled hosts.
+    pub hosts: &'a HostStore,
+    /// Artifact admissions checked before.
+    pub admitted: &'a AdmissionMemo,
+}
+
+impl std::fmt::Debug for Stores<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores").finish_non_exhaustive()
+    }
+}
+
 /// Runs every check on `evidence` (see the module docs). The nonce is not
 /// consumed here: the caller consumes it in the batch that creates the
 /// session. A failure says which leases it revokes.
 pub async fn verify(
     evidence: &Evidence,
     nonce_key: &ring::hmac::Key,
-    storage: &dyn Storage,
-    hosts: &HostStore,
+    stores: Stores<'_>,
     workload_pcr: u8,
     now_ms: u64,
 ) -> Result<AttestedWorkload, Rejection> {
@@ -267,8 +353,7 @@ pub async fn verify(
     match checks(
         evidence,
         nonce_key,
-        storage,
-        hosts,
+        stores,
         workload_pcr,
         now_ms,
         &mut progress,
@@ -302,12 +387,16 @@ struct Progress {
 async fn checks(
     evidence: &Evidence,
     nonce_key: &ring::hmac::Key,
-    storage: &dyn Storage,
-    hosts: &HostStore,
+    stores: Stores<'_>,
     workload_pcr: u8,
     now_ms: u64,
     progress: &mut Progress,
 ) -> Result<AttestedWorkload, Denial> {
+    let Stores {
+        storage,
+        hosts,
+        admitted,
+    } = stores;
     // 1. Nonce: ours, fresh, unused (the batch that consumes it is the
     //    authority against races; this read reports plain replays first).
     let nonce = nonce::check(nonce_key, &evidence.nonce, now_ms)
@@ -410,8 +499,8 @@ async fn checks(
     progress.instance_id = Some(launch.instance_id().to_owned());
 
     // 7. Artifacts.
-    let image = check_artifact(storage, Kind::Image, launch.image_digest()).await?;
-    let model = check_artifact(storage, Kind::Model, launch.model_digest()).await?;
+    let image = check_artifact(storage, admitted, Kind::Image, launch.image_digest()).await?;
+    let model = check_artifact(storage, admitted, Kind::Model, launch.model_digest()).await?;
 
     Ok(AttestedWorkload {
         host_id: host.id,
@@ -423,4 +512,162 @@ async fn checks(
         model,
         nonce,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifacts::{PolicyRecord, Source};
+    use crate::storage::{Keyspace, SledConfig, SledStorage, WriteBatch};
+
+    const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+    fn policy(subject: &str) -> PolicyRecord {
+        PolicyRecord {
+            name: "release".to_owned(),
+            kind: Kind::Model,
+            policy: serde_json::json!({"kind": "model",
+                "predicate_types": [keyward_attest::sigstore::PREDICATE_MODEL_SIGNING_V1],
+                "identities": [{"issuer": "https://issuer.example", "subject": subject}]}),
+            updated_at: 0,
+            updated_by: "t".to_owned(),
+        }
+    }
+
+    async fn setup() -> SledStorage {
+        let storage = SledStorage::open(&SledConfig::temporary()).unwrap();
+        artifacts::store_policy(&storage, &policy("ci@example.com"))
+            .await
+            .unwrap();
+        let record = ArtifactRecord {
+            digest: DIGEST.to_owned(),
+            kind: Kind::Model,
+            name: Some("m".to_owned()),
+            repository: None,
+            source: Source::Bundle,
+            policy: "release".to_owned(),
+            signer: SignerRecord::Keyless {
+                issuer: "https://issuer.example".to_owned(),
+                subject: "ci@example.com".to_owned(),
+                claims: BTreeMap::new(),
+            },
+            predicate_type: None,
+            tlog: None,
+            timestamps: Vec::new(),
+            state: ArtifactState::Active,
+            registered_at: 0,
+            registered_by: "t".to_owned(),
+            revoked_at: None,
+            revoked_by: None,
+            manifest: None,
+        };
+        let mut batch = WriteBatch::new();
+        batch
+            .put(
+                Keyspace::Artifacts,
+                DIGEST.as_bytes(),
+                &serde_json::to_vec(&record).unwrap(),
+            )
+            .unwrap();
+        storage.commit(batch).await.unwrap();
+        storage
+    }
+
+    /// Asserts a denial at the artifact stage with exactly `reason`.
+    fn assert_denied(result: Result<Arc<ArtifactRecord>, Denial>, reason: &str) {
+        let denial = result.unwrap_err();
+        assert_eq!(
+            (denial.stage, denial.reason.as_str()),
+            (Stage::Artifact, reason)
+        );
+    }
+
+    /// A remembered admission is reused only while the stored artifact and
+    /// policy are unchanged; every change is checked in full, with the same
+    /// reasons as without the memo.
+    #[tokio::test]
+    async fn the_admission_memo_never_outlives_a_change() {
+        let storage = setup().await;
+        let memo = AdmissionMemo::default();
+        let check = |kind| check_artifact(&storage, &memo, kind, DIGEST);
+        let first = check(Kind::Model).await.unwrap();
+        assert_eq!(memo.len(), 1);
+        let again = check(Kind::Model).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "the parsed record is reused");
+
+        // The kind is checked on a hit too.
+        assert_denied(
+            check(Kind::Image).await,
+            &format!("{DIGEST} is registered as a model, not a image"),
+        );
+
+        // A narrowed policy denies at once, and widening it admits again.
+        let set_subject = |subject: &'static str| {
+            let storage = &storage;
+            async move {
+                artifacts::store_policy(storage, &policy(subject))
+                    .await
+                    .unwrap();
+            }
+        };
+        set_subject("someone@example.com").await;
+        assert_denied(
+            check(Kind::Model).await,
+            &format!(
+                "model {DIGEST}: signer ci@example.com (https://issuer.example) \
+                 is no longer allowed by policy \"release\""
+            ),
+        );
+        set_subject("ci@example.com").await;
+        check(Kind::Model).await.unwrap();
+
+        // A deleted policy is missed, not remembered.
+        let mut batch = WriteBatch::new();
+        batch
+            .delete(Keyspace::SigningPolicies, b"model/release")
+            .unwrap();
+        storage.commit(batch).await.unwrap();
+        assert_denied(
+            check(Kind::Model).await,
+            &format!("model {DIGEST}: its signing policy \"release\" no longer exists"),
+        );
+        set_subject("ci@example.com").await;
+        check(Kind::Model).await.unwrap();
+
+        // A revocation denies at once.
+        artifacts::revoke_artifact(&storage, DIGEST, 1, "t")
+            .await
+            .unwrap();
+        assert_denied(
+            check(Kind::Model).await,
+            &format!("model {DIGEST} is revoked"),
+        );
+    }
+
+    /// The memo holds at most [`MAX_ADMISSIONS`] digests.
+    #[test]
+    fn the_admission_memo_is_bounded() {
+        let memo = AdmissionMemo::default();
+        let record = Arc::new(
+            serde_json::from_value::<ArtifactRecord>(serde_json::json!({
+                "digest": DIGEST, "kind": "model", "name": null, "repository": null,
+                "source": "bundle", "policy": "p", "signer": {"type": "key", "key_id": "k"},
+                "predicate_type": null, "tlog": null, "timestamps": [], "state": "active",
+                "registered_at": 0, "registered_by": "t", "revoked_at": null, "revoked_by": null
+            }))
+            .unwrap(),
+        );
+        for i in 0..=MAX_ADMISSIONS {
+            memo.insert(
+                &format!("sha256:{i:064x}"),
+                Admission {
+                    artifact: Vec::new(),
+                    policy: Vec::new(),
+                    record: Arc::clone(&record),
+                },
+            );
+            assert!(memo.len() <= MAX_ADMISSIONS);
+        }
+        assert_eq!(memo.len(), 1);
+    }
 }

@@ -219,6 +219,7 @@ pub struct Release {
     epoch: AtomicU64,
     seen_pops: Mutex<HashMap<[u8; POP_ID_LEN], u64>>,
     last_attested: Mutex<HashMap<String, u64>>,
+    admitted: evidence::AdmissionMemo,
     rng: SystemRandom,
 }
 
@@ -232,6 +233,7 @@ impl Default for Release {
             epoch: AtomicU64::new(1),
             seen_pops: Mutex::new(HashMap::new()),
             last_attested: Mutex::new(HashMap::new()),
+            admitted: evidence::AdmissionMemo::default(),
             rng: SystemRandom::new(),
         }
     }
@@ -254,6 +256,11 @@ impl Release {
         if let Ok(mut s) = self.settings.write() {
             *s = settings;
         }
+    }
+
+    /// The artifact admissions evidence checks may reuse.
+    pub fn admitted(&self) -> &evidence::AdmissionMemo {
+        &self.admitted
     }
 
     /// The current settings.
@@ -572,12 +579,14 @@ impl Release {
         }
         evidence::check_artifact(
             storage,
+            &self.admitted,
             crate::artifacts::Kind::Image,
             &session.image_digest,
         )
         .await?;
         evidence::check_artifact(
             storage,
+            &self.admitted,
             crate::artifacts::Kind::Model,
             &session.model_digest,
         )
