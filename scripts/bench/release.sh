@@ -13,7 +13,7 @@
 #
 # Knobs (environment): KEYWARD_BENCH_SECS, KEYWARD_BENCH_WARMUP_SECS,
 # KEYWARD_BENCH_WORKERS, KEYWARD_BENCH_POOL_SECS (longest evidence
-# pre-generation, default 180), KEYWARD_BENCH_POOL_MAX (default 40000),
+# pre-generation, default 220), KEYWARD_BENCH_POOL_MAX (default 50000),
 # KEYWARD_RESTART_HOSTS, KEYWARD_RESTART_LEASES, KEYWARD_RESTART_RUNS;
 # PROFILE=1 also records `perf` profiles of the server during each timed
 # phase (apt: linux-perf) and prints the top symbols

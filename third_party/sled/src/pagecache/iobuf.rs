@@ -510,6 +510,7 @@ impl IoBufs {
             max_lsn: Some(self.stable()),
             cur_lsn: None,
             segment_base: None,
+            spare: Vec::new(),
             segments,
             last_stage: false,
         }

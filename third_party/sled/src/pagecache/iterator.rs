@@ -1,7 +1,7 @@
 use std::{collections::BTreeMap, io};
 
 use super::{
-    pread_exact_or_eof, read_message, read_segment_header, BasedBuf, DiskPtr,
+    pread_exact_or_eof, read_message_inner, read_segment_header, BasedBuf, DiskPtr,
     LogKind, LogOffset, LogRead, Lsn, SegmentHeader, SegmentNumber,
     MAX_MSG_HEADER_LEN, SEG_HEADER_LEN,
 };
@@ -12,6 +12,9 @@ pub struct LogIter {
     pub config: RunningConfig,
     pub segments: BTreeMap<Lsn, LogOffset>,
     pub segment_base: Option<BasedBuf>,
+    /// Keyward patch: the buffer of the last segment read, reused for the
+    /// next one (see PATCHED.md, change 3).
+    pub spare: Vec<u8>,
     pub max_lsn: Option<Lsn>,
     pub cur_lsn: Option<Lsn>,
     pub last_stage: bool,
@@ -35,7 +38,9 @@ impl Iterator for LogIter {
                 // the snapshot generation logic that there was
                 // no more available space for a message in the
                 // last read segment
-                self.segment_base = None;
+                if let Some(old) = self.segment_base.take() {
+                    self.spare = old.buf;
+                }
             }
 
             if self.segment_base.is_none() {
@@ -74,11 +79,12 @@ impl Iterator for LogIter {
                     / u64::try_from(self.config.segment_size).unwrap(),
             );
 
-            match read_message(
+            match read_message_inner(
                 &**segment_base,
                 lid,
                 expected_segment_number,
                 &self.config,
+                false,
             ) {
                 Ok(LogRead::Blob(header, _buf, blob_ptr, inline_len)) => {
                     trace!("read blob flush in LogIter::next");
@@ -139,7 +145,7 @@ impl Iterator for LogIter {
                         // because any already applied
                         // state can be assumed to be replaced later on by
                         // the stabilized state that came afterwards.
-                        let _taken = self.segment_base.take().unwrap();
+                        self.spare = self.segment_base.take().unwrap().buf;
 
                         continue;
                     } else {
@@ -149,7 +155,7 @@ impl Iterator for LogIter {
                 }
                 Ok(LogRead::Cap(_segment_number)) => {
                     trace!("read cap in LogIter::next");
-                    let _taken = self.segment_base.take().unwrap();
+                    self.spare = self.segment_base.take().unwrap().buf;
 
                     continue;
                 }
@@ -248,7 +254,12 @@ impl LogIter {
 
         trace!("read segment header {:?}", segment_header);
 
-        let mut buf = vec![0; self.config.segment_size];
+        // Keyward patch: reuse the previous segment's buffer. Every byte
+        // kept after `truncate(size)` below is overwritten by this read, so
+        // nothing of the previous segment stays visible; only a shorter
+        // buffer is extended (with zeros).
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.resize(self.config.segment_size, 0);
         let size = pread_exact_or_eof(f, &mut buf, offset)?;
 
         trace!("setting stored segment buffer length to {} after read", size);
@@ -443,6 +454,7 @@ fn check_contiguity_in_unstable_tail(
         config: config.clone(),
         segments: logical_tail,
         segment_base: None,
+        spare: Vec::new(),
         max_lsn: missing_item_in_tail,
         cur_lsn: None,
         last_stage: false,
@@ -511,6 +523,7 @@ pub fn raw_segment_iter_from(
         max_lsn: Some(end_of_last_msg),
         cur_lsn: None,
         segment_base: None,
+        spare: Vec::new(),
         segments,
         last_stage: true,
     })

@@ -640,6 +640,12 @@ pub(crate) trait ReadAt {
         dst: &mut [u8],
         at: u64,
     ) -> std::io::Result<usize>;
+
+    /// Keyward patch (PATCHED.md, change 3): `len` bytes at `at`, borrowed,
+    /// when the reader holds them in memory.
+    fn slice_at(&self, _at: u64, _len: usize) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl ReadAt for File {
@@ -698,6 +704,11 @@ impl ReadAt for BasedBuf {
         dst[..len].copy_from_slice(self.buf[start..end].as_ref());
         Ok(len)
     }
+
+    fn slice_at(&self, at: u64, len: usize) -> Option<&[u8]> {
+        let start = usize::try_from(at.checked_sub(self.offset)?).ok()?;
+        self.buf.get(start..start.checked_add(len)?)
+    }
 }
 
 /// read a buffer from the disk
@@ -706,6 +717,20 @@ pub(crate) fn read_message<R: ReadAt>(
     lid: LogOffset,
     expected_segment_number: SegmentNumber,
     config: &Config,
+) -> Result<LogRead> {
+    read_message_inner(file, lid, expected_segment_number, config, true)
+}
+
+/// Keyward patch (PATCHED.md, change 3): with `keep_inline` false, an
+/// inline message is checked exactly as by `read_message` but returned with
+/// an empty buffer, and a message held in memory by `file` is checked in
+/// place instead of copied. Recovery's `LogIter` discards the buffer.
+pub(crate) fn read_message_inner<R: ReadAt>(
+    file: &R,
+    lid: LogOffset,
+    expected_segment_number: SegmentNumber,
+    config: &Config,
+    keep_inline: bool,
 ) -> Result<LogRead> {
     let _measure = Measure::new(&M.read);
     let segment_len = config.segment_size;
@@ -753,15 +778,21 @@ pub(crate) fn read_message<R: ReadAt>(
     }
 
     // perform crc check on everything that isn't Corrupted
-    let mut buf = vec![0; header_len];
-
-    if header_len > len_after {
-        // we have to read more data from disk
-        file.pread_exact(&mut buf, lid + message_offset as LogOffset)?;
+    let buf: std::borrow::Cow<'_, [u8]> = if header_len > len_after {
+        let at = lid + message_offset as LogOffset;
+        match file.slice_at(at, header_len) {
+            Some(in_memory) => std::borrow::Cow::Borrowed(in_memory),
+            None => {
+                // we have to read more data from disk
+                let mut read = vec![0; header_len];
+                file.pread_exact(&mut read, at)?;
+                std::borrow::Cow::Owned(read)
+            }
+        }
     } else {
         // we already read this data in the initial read
-        buf.copy_from_slice(header_cursor[..header_len].as_ref());
-    }
+        std::borrow::Cow::Borrowed(&header_cursor[..header_len])
+    };
 
     let crc32 = calculate_message_crc32(
         msg_header_buf[..message_offset].as_ref(),
@@ -830,10 +861,12 @@ pub(crate) fn read_message<R: ReadAt>(
         | MessageKind::Free
         | MessageKind::Counter => {
             trace!("read a successful inline message");
-            let buf = if config.use_compression {
-                maybe_decompress(buf)?
+            let buf = if !keep_inline {
+                Vec::new()
+            } else if config.use_compression {
+                maybe_decompress(buf.into_owned())?
             } else {
-                buf
+                buf.into_owned()
             };
 
             Ok(LogRead::Inline(header, buf, inline_len))

@@ -49,7 +49,8 @@ use self::{
 
 pub(crate) use self::{
     logger::{
-        read_message, read_segment_header, MessageHeader, SegmentHeader,
+        read_message, read_message_inner, read_segment_header, MessageHeader,
+        SegmentHeader,
         SegmentNumber,
     },
     reservation::Reservation,
