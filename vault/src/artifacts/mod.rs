@@ -555,12 +555,9 @@ pub async fn load_policy(
     kind: Kind,
     name: &str,
 ) -> Result<Option<(PolicyRecord, Vec<u8>)>, RegistryStoreError> {
-    match storage
-        .get(Keyspace::SigningPolicies, &policy_key(kind, name))
-        .await?
-    {
+    match policy_bytes(storage, kind, name).await? {
         None => Ok(None),
-        Some(bytes) => Ok(Some((decode(Keyspace::SigningPolicies, &bytes)?, bytes))),
+        Some(bytes) => Ok(Some((decode_policy(&bytes)?, bytes))),
     }
 }
 
@@ -673,9 +670,9 @@ pub async fn load_artifact(
     storage: &dyn Storage,
     digest: &str,
 ) -> Result<Option<(ArtifactRecord, Vec<u8>)>, RegistryStoreError> {
-    match storage.get(Keyspace::Artifacts, digest.as_bytes()).await? {
+    match artifact_bytes(storage, digest).await? {
         None => Ok(None),
-        Some(bytes) => Ok(Some((decode(Keyspace::Artifacts, &bytes)?, bytes))),
+        Some(bytes) => Ok(Some((decode_artifact(&bytes)?, bytes))),
     }
 }
 
