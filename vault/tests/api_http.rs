@@ -1033,4 +1033,20 @@ async fn every_audited_request_has_a_chained_record() {
         assert_eq!(last["status"], status.as_u16(), "{path}: {last}");
         assert_ne!(last["outcome"], "attempt");
     }
+    // A body that does not parse (`{"accessor": 7}`) is one failed record
+    // with the field and reason, no attempt, and no leaf value in clear.
+    let (_, status, id) = &ids[4];
+    assert_eq!(*status, StatusCode::BAD_REQUEST);
+    let mine: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["request_id"] == id.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0]["outcome"], "failed", "{}", mine[0]);
+    assert!(mine[0]["request"].is_null(), "{}", mine[0]);
+    let reason = mine[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("accessor: invalid type: integer `7`"),
+        "{reason}"
+    );
 }

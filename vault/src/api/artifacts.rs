@@ -216,10 +216,7 @@ pub(crate) async fn register_image(
 ) -> Result<Json<ArtifactRecord>, ApiError> {
     let mut call = Call::new(&state, &ctx, "artifact.register-image");
     let caller = call.authorize(WRITE).await?;
-    let (req, _) = match body.json::<RegisterImageRequest>() {
-        Ok(parsed) => parsed,
-        Err(e) => return Err(call.fail(e, None).await),
-    };
+    let (req, _) = call.parse::<RegisterImageRequest>(&body).await?;
     let mut summary = json!({
         "reference": req.reference, "digest": req.digest, "repository": req.repository,
         "policy": req.policy, "discover": req.discover,
@@ -360,10 +357,7 @@ pub(crate) async fn register_model(
 ) -> Result<Json<ArtifactRecord>, ApiError> {
     let mut call = Call::new(&state, &ctx, "artifact.register-model");
     let caller = call.authorize(WRITE).await?;
-    let (req, _) = match body.json::<RegisterModelRequest>() {
-        Ok(parsed) => parsed,
-        Err(e) => return Err(call.fail(e, None).await),
-    };
+    let (req, _) = call.parse::<RegisterModelRequest>(&body).await?;
     let mut summary = json!({ "version": req.version, "policy": req.policy, "name": req.name,
         "manifest_entries": req.manifest.as_ref().map(Vec::len) });
     let rid = ctx.request_id.clone();

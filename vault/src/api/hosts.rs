@@ -262,10 +262,7 @@ pub(crate) async fn enroll(
 ) -> Result<Json<EnrollResponse>, Reply> {
     let mut call = Call::new(&state, &ctx, "host.enroll");
     call.authorize(WRITE_ROLES).await?;
-    let (req, value) = match body.json::<EnrollRequest>() {
-        Ok(parsed) => parsed,
-        Err(e) => return Err(call.fail(e, None).await.into()),
-    };
+    let (req, value) = call.parse::<EnrollRequest>(&body).await?;
     let evidence = match parse_enroll(&req) {
         Ok(evidence) => evidence,
         Err(e) => return Err(call.fail(e, Some(value)).await.into()),
@@ -341,10 +338,7 @@ pub(crate) async fn activate(
 ) -> Result<Json<HostRecord>, Reply> {
     let mut call = Call::new(&state, &ctx, "host.activate");
     call.authorize(WRITE_ROLES).await?;
-    let (req, value) = match body.json::<ActivateRequest>() {
-        Ok(parsed) => parsed,
-        Err(e) => return Err(call.fail(e, None).await.into()),
-    };
+    let (req, value) = call.parse::<ActivateRequest>(&body).await?;
     let secret = match decode("secret", &req.secret) {
         Ok(secret) => zeroize::Zeroizing::new(secret),
         Err(e) => return Err(call.fail(e, Some(value)).await.into()),
@@ -485,10 +479,7 @@ pub(crate) async fn set_boot_policy(
 ) -> Result<Json<HostRecord>, Reply> {
     let mut call = Call::new(&state, &ctx, "host.set-boot-policy");
     call.authorize(WRITE_ROLES).await?;
-    let (req, value) = match body.json::<BootPolicyRequest>() {
-        Ok(parsed) => parsed,
-        Err(e) => return Err(call.fail(e, None).await.into()),
-    };
+    let (req, value) = call.parse::<BootPolicyRequest>(&body).await?;
     change(&call, &state, &id, value, move |r| {
         r.boot_policy = Some(req.boot_policy);
         Ok(())
@@ -508,10 +499,7 @@ pub(crate) async fn set_labels(
 ) -> Result<Json<HostRecord>, Reply> {
     let mut call = Call::new(&state, &ctx, "host.set-labels");
     call.authorize(WRITE_ROLES).await?;
-    let (req, value) = match body.json::<LabelsRequest>() {
-        Ok(parsed) => parsed,
-        Err(e) => return Err(call.fail(e, None).await.into()),
-    };
+    let (req, value) = call.parse::<LabelsRequest>(&body).await?;
     if let Err(e) = hosts::check_labels(&req.labels) {
         let err = ApiError::InvalidField {
             field: "labels",

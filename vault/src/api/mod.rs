@@ -54,6 +54,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -67,7 +68,7 @@ use crate::auth::{AuthError, Role, TokenRecord, TokenStore};
 use crate::config::Limits;
 use crate::seal::Seal;
 use crate::storage::Storage;
-use extract::{REQUEST_ID_HEADER, RequestContext, RequestId};
+use extract::{REQUEST_ID_HEADER, RawBody, RequestContext, RequestId};
 use metrics::Metrics;
 
 /// Every route, for metric labels (anything else is `other`).
@@ -487,6 +488,19 @@ impl<'a> Call<'a> {
             .await
     }
 
+    /// Parses the body as `T`, with its JSON value for the attempt record.
+    /// A body that does not parse is audited as a failure with the field
+    /// and reason ([`RawBody::json`]) and answered with that error.
+    pub(crate) async fn parse<T: DeserializeOwned>(
+        &self,
+        body: &RawBody,
+    ) -> Result<(T, Value), ApiError> {
+        match body.json::<T>() {
+            Ok(parsed) => Ok(parsed),
+            Err(e) => Err(self.fail(e, None).await),
+        }
+    }
+
     /// Records a denial or failure with its exact reason and returns the
     /// error to answer (503 instead, if even that record fails).
     pub(crate) async fn fail(&self, err: ApiError, request: Option<Value>) -> ApiError {
@@ -507,6 +521,17 @@ impl<'a> Call<'a> {
             Ok(()) => err,
             Err(audit) => audit,
         }
+    }
+
+    /// [`Call::fail`] with a 500 that names the request id to the caller
+    /// and `source` only in the audit record.
+    pub(crate) async fn fail_internal<E: std::fmt::Display + Sync>(
+        &self,
+        source: &E,
+        request: Option<Value>,
+    ) -> ApiError {
+        self.fail(ApiError::internal(&self.ctx.request_id, source), request)
+            .await
     }
 
     /// Authenticates the presented token and checks that it holds one of

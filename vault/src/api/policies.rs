@@ -64,10 +64,7 @@ pub(crate) async fn put(
     };
     // Deserialising a SigningPolicy validates it completely; the path of
     // the first bad field is in the message.
-    let (policy, value) = match body.json::<SigningPolicy>() {
-        Ok(parsed) => parsed,
-        Err(e) => return Err(call.fail(e, None).await),
-    };
+    let (policy, value) = call.parse::<SigningPolicy>(&body).await?;
     if policy.kind() != kind.attest() {
         let err = ApiError::InvalidField {
             field: "kind",
@@ -82,9 +79,7 @@ pub(crate) async fn put(
     let stored: Value = match serde_json::from_str(&policy.to_json()) {
         Ok(v) => v,
         Err(e) => {
-            return Err(call
-                .fail(ApiError::internal(&ctx.request_id, &e), None)
-                .await);
+            return Err(call.fail_internal(&e, None).await);
         }
     };
     let record = PolicyRecord {

@@ -1230,10 +1230,7 @@ pub(crate) async fn lookup(
 ) -> Result<Json<LeaseRecord>, ApiError> {
     let mut call = Call::new(&state, &ctx, "lease.lookup");
     call.authorize(READ).await?;
-    let (request, value) = match body.json::<LeaseIdRequest>() {
-        Ok(r) => r,
-        Err(e) => return Err(call.fail(e, None).await),
-    };
+    let (request, value) = call.parse::<LeaseIdRequest>(&body).await?;
     match lease::load(state.storage.as_ref(), &request.lease_id).await {
         Ok(Some((record, _))) => {
             call.success(&json!({ "lease_id": record.id })).await?;
@@ -1242,9 +1239,7 @@ pub(crate) async fn lookup(
         Ok(None) => Err(call
             .fail(ApiError::NotFound { what: "lease" }, Some(value))
             .await),
-        Err(e) => Err(call
-            .fail(ApiError::internal(&ctx.request_id, &e), Some(value))
-            .await),
+        Err(e) => Err(call.fail_internal(&e, Some(value)).await),
     }
 }
 
@@ -1258,10 +1253,7 @@ pub(crate) async fn revoke(
 ) -> Result<Json<RevokeCounts>, ApiError> {
     let mut call = Call::new(&state, &ctx, "lease.revoke");
     call.authorize(ADMIN).await?;
-    let (request, value) = match body.json::<LeaseIdRequest>() {
-        Ok(r) => r,
-        Err(e) => return Err(call.fail(e, None).await),
-    };
+    let (request, value) = call.parse::<LeaseIdRequest>(&body).await?;
     call.attempt(value.clone()).await?;
     let result = lease::revoke(
         state.storage.as_ref(),
@@ -1285,9 +1277,7 @@ pub(crate) async fn revoke(
                 .await);
         }
         Err(e) => {
-            return Err(call
-                .fail(ApiError::internal(&ctx.request_id, &e), Some(value))
-                .await);
+            return Err(call.fail_internal(&e, Some(value)).await);
         }
     };
     call.success(&counts).await?;
@@ -1312,10 +1302,7 @@ pub(crate) async fn revoke_prefix(
 ) -> Result<Json<RevokeCounts>, ApiError> {
     let mut call = Call::new(&state, &ctx, "lease.revoke-prefix");
     call.authorize(ADMIN).await?;
-    let (request, value) = match body.json::<PrefixRequest>() {
-        Ok(r) => r,
-        Err(e) => return Err(call.fail(e, None).await),
-    };
+    let (request, value) = call.parse::<PrefixRequest>(&body).await?;
     if request.prefix.is_empty() {
         let err = ApiError::InvalidField {
             field: "prefix",
@@ -1340,9 +1327,7 @@ pub(crate) async fn revoke_prefix(
             call.success(&counts).await?;
             Ok(Json(counts))
         }
-        Err(e) => Err(call
-            .fail(ApiError::internal(&ctx.request_id, &e), Some(value))
-            .await),
+        Err(e) => Err(call.fail_internal(&e, Some(value)).await),
     }
 }
 
@@ -1360,9 +1345,7 @@ pub(crate) async fn irrevocable(
             call.success(&json!({ "count": list.len() })).await?;
             Ok(Json(list))
         }
-        Err(e) => Err(call
-            .fail(ApiError::internal(&ctx.request_id, &e), None)
-            .await),
+        Err(e) => Err(call.fail_internal(&e, None).await),
     }
 }
 
@@ -1427,10 +1410,7 @@ pub(crate) async fn kv_put(
 ) -> Result<Json<Value>, ApiError> {
     let mut call = Call::new(&state, &ctx, "kv.write");
     let caller = call.authorize(ADMIN).await?;
-    let (request, _) = match body.json::<KvWrite>() {
-        Ok(r) => r,
-        Err(e) => return Err(call.fail(e, None).await),
-    };
+    let (request, _) = call.parse::<KvWrite>(&body).await?;
     // The audit record names the path, never the value.
     call.attempt(json!({ "path": path })).await?;
     match kv::write(
@@ -1491,9 +1471,7 @@ pub(crate) async fn kv_metadata(
             };
             Err(call.fail(err, None).await)
         }
-        Err(e) => Err(call
-            .fail(ApiError::internal(&ctx.request_id, &e), None)
-            .await),
+        Err(e) => Err(call.fail_internal(&e, None).await),
     }
 }
 
@@ -1511,10 +1489,7 @@ pub(crate) async fn db_role_put(
 ) -> Result<Json<Value>, ApiError> {
     let mut call = Call::new(&state, &ctx, "engine.database.role.write");
     call.authorize(ADMIN).await?;
-    let (config, _) = match body.json::<DbRoleConfig>() {
-        Ok(r) => r,
-        Err(e) => return Err(call.fail(e, None).await),
-    };
+    let (config, _) = call.parse::<DbRoleConfig>(&body).await?;
     let valid_role = !role.is_empty()
         && role.len() <= 64
         && role
@@ -1566,9 +1541,7 @@ pub(crate) async fn db_role_put(
     }
     .await;
     if let Err(e) = result {
-        return Err(call
-            .fail(ApiError::internal(&ctx.request_id, &e), None)
-            .await);
+        return Err(call.fail_internal(&e, None).await);
     }
     if let Ok(mut m) = state.engines.postgres.lock() {
         m.remove(&role);
@@ -1596,6 +1569,21 @@ pub(crate) struct SchemaWrite {
     schema: String,
 }
 
+/// Writes (`Some`) or deletes (`None`) one key of [`Keyspace::System`] in
+/// a commit of its own: a release policy or the schema.
+async fn commit_system(
+    state: &AppState,
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> Result<(), crate::storage::StorageError> {
+    let mut batch = crate::storage::WriteBatch::new();
+    match value {
+        Some(value) => batch.put(Keyspace::System, key, value)?,
+        None => batch.delete(Keyspace::System, key)?,
+    };
+    state.storage.commit(batch).await.map(|_| ())
+}
+
 fn policy_name_ok(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= crate::release_policy::MAX_NAME_BYTES
@@ -1615,10 +1603,7 @@ pub(crate) async fn policy_put(
 ) -> Result<Json<Value>, ApiError> {
     let mut call = Call::new(&state, &ctx, "policy.release.write");
     call.authorize(ADMIN).await?;
-    let (request, value) = match body.json::<PolicyWrite>() {
-        Ok(r) => r,
-        Err(e) => return Err(call.fail(e, None).await),
-    };
+    let (request, value) = call.parse::<PolicyWrite>(&body).await?;
     if !policy_name_ok(&name) {
         let err = ApiError::InvalidField {
             field: "name",
@@ -1630,9 +1615,7 @@ pub(crate) async fn policy_put(
     let mut store = match load_policy_store(&state, None).await {
         Ok(s) => s,
         Err(d) => {
-            return Err(call
-                .fail(ApiError::internal(&ctx.request_id, &d), None)
-                .await);
+            return Err(call.fail_internal(&d, None).await);
         }
     };
     if let Err(e) = store.insert(&name, &request.policy) {
@@ -1644,15 +1627,9 @@ pub(crate) async fn policy_put(
     }
     call.attempt(value).await?;
     let key = format!("{POLICY_PREFIX}{name}").into_bytes();
-    let mut batch = crate::storage::WriteBatch::new();
-    let written = match batch.put(Keyspace::System, &key, request.policy.as_bytes()) {
-        Ok(_) => state.storage.commit(batch).await.map(|_| ()),
-        Err(e) => Err(e),
-    };
+    let written = commit_system(&state, &key, Some(request.policy.as_bytes())).await;
     if let Err(e) = written {
-        return Err(call
-            .fail(ApiError::internal(&ctx.request_id, &e), None)
-            .await);
+        return Err(call.fail_internal(&e, None).await);
     }
     *guard = Some(Arc::new(store));
     let out = json!({ "name": name });
@@ -1678,9 +1655,7 @@ pub(crate) async fn policy_get(
             Ok(Json(out))
         }
         Ok(None) => Err(call.fail(ApiError::NotFound { what: "policy" }, None).await),
-        Err(e) => Err(call
-            .fail(ApiError::internal(&ctx.request_id, &e), None)
-            .await),
+        Err(e) => Err(call.fail_internal(&e, None).await),
     }
 }
 
@@ -1698,9 +1673,7 @@ pub(crate) async fn policy_list(
             call.success(&out).await?;
             Ok(Json(out))
         }
-        Err(d) => Err(call
-            .fail(ApiError::internal(&ctx.request_id, &d), None)
-            .await),
+        Err(d) => Err(call.fail_internal(&d, None).await),
     }
 }
 
@@ -1720,21 +1693,13 @@ pub(crate) async fn policy_delete(
         Ok(Some(_)) => {}
         Ok(None) => return Err(call.fail(ApiError::NotFound { what: "policy" }, None).await),
         Err(e) => {
-            return Err(call
-                .fail(ApiError::internal(&ctx.request_id, &e), None)
-                .await);
+            return Err(call.fail_internal(&e, None).await);
         }
     }
     call.attempt(json!({ "name": name })).await?;
-    let mut batch = crate::storage::WriteBatch::new();
-    let written = match batch.delete(Keyspace::System, &key) {
-        Ok(_) => state.storage.commit(batch).await.map(|_| ()),
-        Err(e) => Err(e),
-    };
+    let written = commit_system(&state, &key, None).await;
     if let Err(e) = written {
-        return Err(call
-            .fail(ApiError::internal(&ctx.request_id, &e), None)
-            .await);
+        return Err(call.fail_internal(&e, None).await);
     }
     *guard = None;
     let out = json!({ "name": name });
@@ -1757,9 +1722,7 @@ pub(crate) async fn schema_get(
                 schema: store.schema_text().to_owned(),
             }))
         }
-        Err(d) => Err(call
-            .fail(ApiError::internal(&ctx.request_id, &d), None)
-            .await),
+        Err(d) => Err(call.fail_internal(&d, None).await),
     }
 }
 
@@ -1774,10 +1737,7 @@ pub(crate) async fn schema_put(
 ) -> Result<Json<Value>, ApiError> {
     let mut call = Call::new(&state, &ctx, "policy.release-schema.write");
     call.authorize(ADMIN).await?;
-    let (request, value) = match body.json::<SchemaWrite>() {
-        Ok(r) => r,
-        Err(e) => return Err(call.fail(e, None).await),
-    };
+    let (request, value) = call.parse::<SchemaWrite>(&body).await?;
     let mut guard = state.engines.policies.write().await;
     let store = match load_policy_store(&state, None).await {
         Ok(mut s) => match s.replace_schema(&request.schema) {
@@ -1791,21 +1751,13 @@ pub(crate) async fn schema_put(
             }
         },
         Err(d) => {
-            return Err(call
-                .fail(ApiError::internal(&ctx.request_id, &d), None)
-                .await);
+            return Err(call.fail_internal(&d, None).await);
         }
     };
     call.attempt(value).await?;
-    let mut batch = crate::storage::WriteBatch::new();
-    let written = match batch.put(Keyspace::System, SCHEMA_KEY, request.schema.as_bytes()) {
-        Ok(_) => state.storage.commit(batch).await.map(|_| ()),
-        Err(e) => Err(e),
-    };
+    let written = commit_system(&state, SCHEMA_KEY, Some(request.schema.as_bytes())).await;
     if let Err(e) = written {
-        return Err(call
-            .fail(ApiError::internal(&ctx.request_id, &e), None)
-            .await);
+        return Err(call.fail_internal(&e, None).await);
     }
     *guard = Some(Arc::new(store));
     let out = json!({ "schema": "replaced" });
@@ -1894,15 +1846,11 @@ pub(crate) async fn rotate_identity(
     let (kid, bytes) = match result {
         Ok(r) => r,
         Err(d) => {
-            return Err(call
-                .fail(ApiError::internal(&ctx.request_id, &d), None)
-                .await);
+            return Err(call.fail_internal(&d, None).await);
         }
     };
     if let Err(d) = store_keys(&state, &bytes).await {
-        return Err(call
-            .fail(ApiError::internal(&ctx.request_id, &d), None)
-            .await);
+        return Err(call.fail_internal(&d, None).await);
     }
     let out = json!({ "active_kid": kid });
     call.success(&out).await?;

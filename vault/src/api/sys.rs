@@ -360,10 +360,7 @@ pub(crate) async fn init(
     body: RawBody,
 ) -> Result<Json<InitResponse>, ApiError> {
     let call = Call::new(&state, &ctx, "sys.init");
-    let (req, value) = match body.json::<InitRequest>() {
-        Ok(parsed) => parsed,
-        Err(e) => return Err(call.fail(e, None).await),
-    };
+    let (req, value) = call.parse::<InitRequest>(&body).await?;
     let plan = match req.plan(&state) {
         Ok(plan) => plan,
         Err(e) => return Err(call.fail(e, Some(value)).await),
@@ -466,10 +463,7 @@ pub(crate) async fn unseal(
     body: RawBody,
 ) -> Result<Json<SealStatusResponse>, ApiError> {
     let call = Call::new(&state, &ctx, "sys.unseal");
-    let (req, value) = match body.json::<UnsealRequest>() {
-        Ok(parsed) => parsed,
-        Err(e) => return Err(call.fail(e, None).await),
-    };
+    let (req, value) = call.parse::<UnsealRequest>(&body).await?;
     call.attempt(value).await?;
     let result = async {
         if req.reset {
@@ -542,10 +536,7 @@ pub(crate) async fn audit_hash(
 ) -> Result<Json<AuditHashResponse>, ApiError> {
     let mut call = Call::new(&state, &ctx, "sys.audit-hash");
     call.authorize(&[Role::Auditor]).await?;
-    let (req, _) = match body.json::<AuditHashRequest>() {
-        Ok(parsed) => parsed,
-        Err(e) => return Err(call.fail(e, None).await),
-    };
+    let (req, _) = call.parse::<AuditHashRequest>(&body).await?;
     let hash = match state.audit.key().and_then(|k| k.hash_leaf(&req.input)) {
         Some(hash) => hash,
         None => {

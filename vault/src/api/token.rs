@@ -100,10 +100,7 @@ pub(crate) async fn create(
 ) -> Result<Json<CreateTokenResponse>, ApiError> {
     let mut call = Call::new(&state, &ctx, "token.create");
     let caller = call.authorize(&[Role::Admin]).await?;
-    let (req, value) = match body.json::<CreateTokenRequest>() {
-        Ok(parsed) => parsed,
-        Err(e) => return Err(call.fail(e, None).await),
-    };
+    let (req, value) = call.parse::<CreateTokenRequest>(&body).await?;
     if !caller.may_grant(&req.roles) {
         let err = ApiError::Forbidden {
             request_id: ctx.request_id.clone(),
@@ -153,10 +150,7 @@ pub(crate) async fn lookup(
 ) -> Result<Json<TokenInfo>, ApiError> {
     let mut call = Call::new(&state, &ctx, "token.lookup");
     call.authorize(&[Role::Auditor]).await?;
-    let (req, value) = match body.json::<AccessorRequest>() {
-        Ok(parsed) => parsed,
-        Err(e) => return Err(call.fail(e, None).await),
-    };
+    let (req, value) = call.parse::<AccessorRequest>(&body).await?;
     let record = match state.tokens.lookup_accessor(&req.accessor).await {
         Ok(record) => record,
         Err(e) => return Err(call.fail(call.auth_error(e), Some(value)).await),
@@ -177,10 +171,7 @@ pub(crate) async fn revoke(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let mut call = Call::new(&state, &ctx, "token.revoke");
     call.authorize(&[Role::Admin]).await?;
-    let (req, value) = match body.json::<AccessorRequest>() {
-        Ok(parsed) => parsed,
-        Err(e) => return Err(call.fail(e, None).await),
-    };
+    let (req, value) = call.parse::<AccessorRequest>(&body).await?;
     call.attempt(value).await?;
     if let Err(e) = state.tokens.revoke_accessor(&req.accessor).await {
         return Err(call.fail(call.auth_error(e), None).await);
