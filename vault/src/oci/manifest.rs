@@ -192,6 +192,23 @@ pub(crate) fn parse(
     })
 }
 
+/// Both parsers of registry manifests, on arbitrary bytes under the
+/// default [`super::Limits`]: whether [`parse`] and [`check_target`]
+/// accepted. The entry point of the `oci_manifest` fuzz target
+/// (`vault/fuzz`), the only way in from outside the crate; not an API.
+#[doc(hidden)]
+pub fn fuzz_entry(bytes: &[u8], content_type: Option<&str>) -> [bool; 2] {
+    let limits = super::Limits::default();
+    let caps = Caps {
+        max_layers: limits.max_layers,
+        max_entries: limits.max_referrers,
+    };
+    [
+        parse(bytes, content_type, caps).is_ok(),
+        check_target(bytes, content_type).is_ok(),
+    ]
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TargetJson {
@@ -244,6 +261,17 @@ mod tests {
         assert_eq!(m.layers.len(), 2);
         assert_eq!(m.config.as_ref().unwrap().media_type, "c");
         assert_eq!(m.layers[0].digest, [0xaa; 32]);
+    }
+
+    #[test]
+    fn the_fuzz_entry_runs_both_parsers_under_the_default_limits() {
+        // Three layers pass the default caps (not the tests' CAPS of 2).
+        assert_eq!(fuzz_entry(image(3).as_bytes(), None), [true, true]);
+        // A layer without its digest fails the full parse only: the target
+        // check reads no layers.
+        let no_digest = image(1).replace(&format!(r#""digest":"{}","#, digest('a')), "");
+        assert_eq!(fuzz_entry(no_digest.as_bytes(), None), [false, true]);
+        assert_eq!(fuzz_entry(b"{", Some(OCI_MANIFEST)), [false, false]);
     }
 
     #[test]
