@@ -232,10 +232,7 @@ impl RegistryClient {
             budget: limits.max_candidates,
         };
         let hex = hex::encode(digest);
-        let caps = manifest::Caps {
-            max_layers: limits.max_layers,
-            max_entries: limits.max_referrers,
-        };
+        let caps = manifest::Caps::of(&limits);
 
         let referrers_url = repo.url("referrers", &digest_string(digest));
         let referrers_api = match self

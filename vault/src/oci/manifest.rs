@@ -98,6 +98,16 @@ pub(crate) struct Caps {
     pub(crate) max_entries: usize,
 }
 
+impl Caps {
+    /// The caps of `limits`.
+    pub(crate) fn of(limits: &super::Limits) -> Self {
+        Self {
+            max_layers: limits.max_layers,
+            max_entries: limits.max_referrers,
+        }
+    }
+}
+
 fn truncated(text: &str) -> String {
     text.chars().take(200).collect()
 }
@@ -198,11 +208,7 @@ pub(crate) fn parse(
 /// (`vault/fuzz`), the only way in from outside the crate; not an API.
 #[doc(hidden)]
 pub fn fuzz_entry(bytes: &[u8], content_type: Option<&str>) -> [bool; 2] {
-    let limits = super::Limits::default();
-    let caps = Caps {
-        max_layers: limits.max_layers,
-        max_entries: limits.max_referrers,
-    };
+    let caps = Caps::of(&super::Limits::default());
     [
         parse(bytes, content_type, caps).is_ok(),
         check_target(bytes, content_type).is_ok(),
