@@ -168,6 +168,7 @@ impl ApiError {
             Self::Internal { detail, .. } => format!("internal: {detail}"),
             Self::AuditUnavailable(e) => format!("audit: {e}"),
             Self::Seal(e) => format!("seal: {e}"),
+            Self::InvalidBody { message } => without_values(message),
             other => other.to_string(),
         }
     }
@@ -179,6 +180,70 @@ impl ApiError {
             detail: source.to_string(),
         }
     }
+}
+
+/// Where serde's messages quote a value of the request: the rendering of
+/// `serde::de::Unexpected` for strings, numbers, booleans and characters,
+/// and the variant of `unknown variant`. A string is quoted by its `Debug`
+/// form, the others between backticks.
+const VALUE_MARKERS: [&str; 6] = [
+    "string \"",
+    "integer `",
+    "floating point `",
+    "boolean `",
+    "character `",
+    "unknown variant `",
+];
+
+/// A body-parse message without the request's values, for the audit log:
+/// every span that [`VALUE_MARKERS`] opens becomes `<value>`. The requester
+/// is answered with the whole message (it sent the value); the audit
+/// record, whose leaf values are otherwise HMACed, must not hold it in
+/// clear. A quoted string ends at its first unescaped `"` (`Debug` escapes
+/// any inside); a backtick span ends at the last "`, " of the message, so
+/// a value holding "`, expected" cannot end it early (at worst the
+/// expected part is cut too). Field paths and kinds stay.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some((at, marker)) = VALUE_MARKERS
+        .iter()
+        .filter_map(|m| rest.find(m).map(|at| (at, *m)))
+        .min_by_key(|(at, _)| *at)
+    {
+        let (before, after) = rest.split_at(at);
+        out.push_str(before);
+        // The marker without its opening quote or backtick.
+        out.push_str(marker.get(..marker.len() - 1).unwrap_or(marker));
+        out.push_str("<value>");
+        let span = after.get(marker.len()..).unwrap_or("");
+        let end = if marker.ends_with('"') {
+            closing_quote(span).map(|i| i + 1)
+        } else {
+            span.rfind("`, ").or_else(|| span.rfind('`')).map(|i| i + 1)
+        };
+        match end {
+            Some(end) => rest = span.get(end..).unwrap_or(""),
+            // Unterminated: nothing after the marker can be trusted.
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The byte index of the first `"` in `text` not escaped by a backslash.
+fn closing_quote(text: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn roles_text(roles: &[Role]) -> String {
@@ -201,4 +266,68 @@ impl IntoResponse for ApiError {
 pub struct ErrorBody {
     /// Human-readable messages.
     pub errors: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_values;
+
+    #[test]
+    fn parse_messages_lose_their_values_and_keep_field_and_kind() {
+        for (message, expected) in [
+            (
+                r#"data: invalid type: string "hunter2", expected a map"#,
+                "data: invalid type: string <value>, expected a map",
+            ),
+            (
+                r#"data: invalid type: string "a\", expected b `c`", expected a map"#,
+                "data: invalid type: string <value>, expected a map",
+            ),
+            (
+                "ttl: invalid type: integer `7`, expected a string",
+                "ttl: invalid type: integer <value>, expected a string",
+            ),
+            (
+                "x: invalid type: floating point `1.5`, expected u8",
+                "x: invalid type: floating point <value>, expected u8",
+            ),
+            (
+                "x: invalid type: character ```, expected a string",
+                "x: invalid type: character <value>, expected a string",
+            ),
+            (
+                "roles[0]: unknown variant `s3cret`, there are no variants",
+                "roles[0]: unknown variant <value>, there are no variants",
+            ),
+            ("missing field `roles`", "missing field `roles`"),
+            (
+                "malformed JSON: EOF while parsing an object at line 1 column 20",
+                "malformed JSON: EOF while parsing an object at line 1 column 20",
+            ),
+            // Unterminated: everything after the marker goes.
+            (
+                r#"a: invalid type: string "s3cret"#,
+                "a: invalid type: string <value>",
+            ),
+            ("b: unknown variant `s3cret", "b: unknown variant <value>"),
+        ] {
+            assert_eq!(without_values(message), expected, "{message}");
+        }
+    }
+
+    #[test]
+    fn a_value_cannot_end_its_span_early() {
+        // The variant holds "`, expected": the cut runs to the last "`, ".
+        let message =
+            "roles[0]: unknown variant `s3cret`, expected x`, expected one of `admin`, `release`";
+        let cut = without_values(message);
+        assert!(
+            !cut.contains("s3cret") && !cut.contains("expected x"),
+            "{cut}"
+        );
+        assert!(
+            cut.starts_with("roles[0]: unknown variant <value>"),
+            "{cut}"
+        );
+    }
 }
